@@ -1,0 +1,130 @@
+"""Run the post-load steps over several connections, respecting order and locks.
+
+Steps form a small graph (a foreign key needs the referenced primary key). Each
+connection thread takes the costliest step whose prerequisites are done and whose
+tables no other running step holds. Steps already present in the catalog (an earlier
+finalize that was interrupted) are skipped, so finalizing twice is harmless.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+import psycopg
+
+from pgbulk.dsn import connect
+from pgbulk.errors import LoadFailed
+from pgbulk.schema import Step
+
+
+def existing(conn: psycopg.Connection, schema: str) -> set[str]:
+    """Names of steps whose result is already in the catalog of ``schema``."""
+    found: set[str] = set()
+    rows = conn.execute(
+        "SELECT c.conname, c.convalidated FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
+        " WHERE n.nspname = %s", (schema,))
+    for name, validated in rows:
+        found.add(name)
+        if validated:
+            found.add(f"validate {name}")
+    rows = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,))
+    found.update(r[0] for r in rows)
+    return found
+
+
+class _Board:
+    """Shared state of the scheduler, guarded by one condition variable."""
+
+    def __init__(self, steps: Iterable[Step], done: set[str]) -> None:
+        self.pending = [s for s in steps if s.name not in done]
+        self.done = set(done)
+        self.busy: set[str] = set()
+        self.error: BaseException | None = None
+        self.cond = threading.Condition()
+
+    def take(self) -> Step | None:
+        with self.cond:
+            while True:
+                if self.error is not None or not self.pending:
+                    return None
+                ready = [s for s in self.pending
+                         if all(a in self.done for a in s.after) and not self.busy.intersection(s.tables)]
+                if ready:
+                    step = max(ready, key=lambda s: s.cost)
+                    self.pending.remove(step)
+                    self.busy.update(step.tables)
+                    return step
+                self.cond.wait()
+
+    def finish(self, step: Step, error: BaseException | None = None) -> None:
+        with self.cond:
+            self.busy.difference_update(step.tables)
+            if error is None:
+                self.done.add(step.name)
+            elif self.error is None:
+                self.error = error
+            self.cond.notify_all()
+
+
+def run_steps(
+    dsn: str,
+    schema: str,
+    steps: Iterable[Step],
+    *,
+    jobs: int = 2,
+    settings: Mapping[str, str] | None = None,
+    on_step: Callable[[str, float], None] | None = None,
+) -> dict[str, float]:
+    """Run the steps not yet done; return seconds per step run. Raises LoadFailed on the first error."""
+    steps = list(steps)
+    with connect(dsn, autocommit=True) as conn:
+        board = _Board(steps, existing(conn, schema))
+    timings: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            conn = connect(dsn, autocommit=True, application_name="pgbulk constraints")
+        except BaseException as e:
+            with board.cond:
+                board.error = board.error or e
+                board.cond.notify_all()
+            return
+        with conn:
+            conn.execute("SELECT set_config('search_path', %s, false)", (_quote_ident(schema),))
+            for key, value in (settings or {}).items():
+                conn.execute("SELECT set_config(%s, %s, false)", (key, value))
+            while (step := board.take()) is not None:
+                started = time.perf_counter()
+                try:
+                    for statement in step.sql.split("; "):
+                        conn.execute(statement.encode())
+                except BaseException as e:
+                    board.finish(step, e)
+                    return
+                seconds = time.perf_counter() - started
+                with lock:
+                    timings[step.name] = seconds
+                if on_step:
+                    on_step(step.name, seconds)
+                board.finish(step)
+
+    threads = [threading.Thread(target=work, name=f"pgbulk-constraints-{i}") for i in range(max(1, jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if board.error is not None:
+        err = board.error
+        if isinstance(err, LoadFailed):
+            raise err
+        detail = " ".join(str(err).split())
+        raise LoadFailed(f"building constraints failed: {detail}. The rows are loaded; fix the cause "
+                         "and run `pgbulk finalize` to build what is missing") from None
+    return timings
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,144 @@
+"""PostgreSQL's binary COPY format, encoded from column matrices. Pure: arrays in, bytes out.
+
+A stream is a 19-byte header, then per tuple an int16 field count and per field an
+int32 byte length (-1 for NULL) followed by the field's bytes, then an int16 -1 trailer
+(https://www.postgresql.org/docs/current/sql-copy.html, "Binary Format"). psycopg's
+``copy.write()`` sends bytes as they are, so each buffer carries its own header and
+trailer.
+
+A column is a :class:`~pgbulk.generate.Text` (an (n, width) byte matrix plus optional
+per-row lengths) or a sequence of parts (``Text`` or constant ``bytes``) that are
+concatenated into one field. When every width is fixed, a tuple is one row of a matrix
+and the stream is written by column slices straight into the output; runs of rows with
+equal widths are written the same way; only text whose width changes from row to row
+is packed with a boolean mask. There is no Python loop per row.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from pgbulk.generate import Text, concat
+
+#: "PGCOPY\n\377\r\n\0", then flags (no OIDs) and header-extension length, both int32 0.
+HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+#: A field count of -1 ends the stream.
+TRAILER = struct.pack(">h", -1)
+#: A length of -1 in ``Text.lengths`` sends that row's value as NULL.
+NULL = -1
+
+Column = Text | Sequence[Text | bytes]
+
+# Above this many runs of equal widths, packing with a mask is cheaper than slicing runs.
+_MAX_RUNS = 64
+
+
+def _parts(column: Column) -> list[Text]:
+    seq = [column] if isinstance(column, Text) else list(column)
+    return [Text(np.frombuffer(p, dtype=np.uint8)[None, :]) if isinstance(p, bytes) else p for p in seq]
+
+
+def _u8(data: bytes) -> npt.NDArray[np.uint8]:
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+def encode(columns: Sequence[Column]) -> memoryview:
+    """One complete binary COPY stream (header, tuples, trailer) for the given columns.
+
+    A memoryview, not bytes: copying a large result into a new bytes object cost as much
+    as building it (fresh pages are touched twice). ``bytes(view)`` makes the copy.
+    """
+    if not columns:
+        raise ValueError("a COPY stream needs at least one column")
+    parts = [_parts(c) for c in columns]
+    n = max(p.chars.shape[0] for ps in parts for p in ps)
+    if any(p.chars.shape[0] not in (1, n) for ps in parts for p in ps):
+        raise ValueError("all columns must have the same number of rows")
+    field_count = _u8(struct.pack(">h", len(columns)))
+
+    if all(p.lengths is None for ps in parts for p in ps):
+        row_width = 2 + sum(4 + sum(p.width for p in ps) for ps in parts)
+        out = np.empty(len(HEADER) + n * row_width + len(TRAILER), dtype=np.uint8)
+        out[: len(HEADER)] = _u8(HEADER)
+        out[len(HEADER) + n * row_width :] = _u8(TRAILER)
+        _write_fixed(out[len(HEADER) : len(HEADER) + n * row_width].reshape(n, row_width), field_count, parts)
+        return memoryview(out)
+
+    # Some text varies in width: make each column one Text, then cut into runs of equal widths.
+    texts = [ps[0] if len(ps) == 1 else concat(*ps) for ps in parts]
+    texts = [Text(np.broadcast_to(t.chars, (n, t.width))) if t.chars.shape[0] != n else t for t in texts]
+    varying = [t.row_lengths() for t in texts if t.lengths is not None]
+    cuts = np.unique(np.concatenate([np.flatnonzero(np.diff(v)) + 1 for v in varying]))
+    if len(cuts) < _MAX_RUNS:
+        bounds = [0, *cuts.tolist(), n]
+        pieces = [HEADER]
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            run = [_run_slice(t, start, stop) for t in texts]
+            if any(t.lengths is not None and t.lengths[start] == NULL for t in texts):
+                pieces.append(_encode_masked(run, field_count))
+            else:
+                width = 2 + sum(4 + r.width for r in run)
+                rows = np.empty((stop - start, width), dtype=np.uint8)
+                _write_fixed(rows, field_count, [[r] for r in run])
+                pieces.append(rows.tobytes())
+        pieces.append(TRAILER)
+        return memoryview(b"".join(pieces))
+    return memoryview(b"".join((HEADER, _encode_masked(texts, field_count), TRAILER)))
+
+
+def _run_slice(t: Text, start: int, stop: int) -> Text:
+    """Rows start..stop of a column, cut to their common width when it varies."""
+    if t.lengths is None:
+        return Text(t.chars[start:stop])
+    used = max(int(t.lengths[start]), 0)
+    return Text(t.chars[start:stop, :used], None if t.lengths[start] != NULL else t.lengths[start:stop])
+
+
+def _write_fixed(rows: npt.NDArray[np.uint8], field_count: npt.NDArray[np.uint8], parts: list[list[Text]]) -> None:
+    """Fill fixed-width tuples: copy a template row holding every constant, then each varying part."""
+    template = bytearray(field_count.tobytes())
+    varying: list[tuple[int, Text]] = []
+    for ps in parts:
+        template += struct.pack(">i", sum(p.width for p in ps))
+        for p in ps:
+            if p.chars.shape[0] == 1:
+                template += p.chars.tobytes()
+            else:
+                varying.append((len(template), p))
+                template += bytes(p.width)
+    rows[:] = _u8(bytes(template))
+    for offset, p in varying:
+        _put_column(rows, offset, p.chars)
+
+
+def _put_column(rows: npt.NDArray[np.uint8], offset: int, chars: npt.NDArray[np.uint8]) -> None:
+    """rows[:, offset:offset+w] = chars, one w-byte element per row instead of w one-byte ones."""
+    width = chars.shape[1]
+    if chars.strides[1] != 1 or not rows.flags.c_contiguous:
+        rows[:, offset : offset + width] = chars
+        return
+    field = np.dtype({"names": ["v"], "formats": [f"V{width}"], "offsets": [offset], "itemsize": rows.shape[1]})
+    rows.view(field)[:, 0]["v"] = chars.view(f"V{width}")[:, 0]
+
+
+def _encode_masked(texts: list[Text], field_count: npt.NDArray[np.uint8]) -> bytes:
+    """Lay rows out padded to each column's widest value, then keep only the used bytes."""
+    n = texts[0].chars.shape[0]
+    row_width = 2 + sum(4 + t.width for t in texts)
+    rows = np.empty((n, row_width), dtype=np.uint8)
+    keep = np.ones((n, row_width), dtype=bool)
+    rows[:, :2] = field_count
+    col = 2
+    for t in texts:
+        lengths = t.row_lengths()
+        rows[:, col : col + 4] = lengths.astype(">i4").view(np.uint8).reshape(-1, 4)
+        rows[:, col + 4 : col + 4 + t.width] = t.chars
+        if t.lengths is not None:
+            used = np.maximum(lengths, 0)  # a NULL carries no bytes after its -1
+            keep[:, col + 4 : col + 4 + t.width] = np.arange(t.width)[None, :] < used[:, None]
+        col += 4 + t.width
+    return rows[keep].tobytes()

@@ -1,0 +1,64 @@
+"""Where to connect: resolve the DSN, open connections with errors a user can act on.
+
+Order: an explicit DSN, ``PGBULK_DSN``, ``DATABASE_URL``, then libpq's own ``PG*``
+variables; with none of them, the caller uses pgbulk's embedded server. Passwords
+never reach a log or an error message: DSNs are shown through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from pgbulk.errors import ConnectionFailed, PgbulkError
+
+_LIBPQ_VARS = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE")
+
+
+def resolve(dsn: str | None, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The DSN to use, or None for the embedded server. ``""`` means libpq's PG* variables."""
+    for candidate in (dsn, environ.get("PGBULK_DSN"), environ.get("DATABASE_URL")):
+        if candidate:
+            check(candidate)
+            return candidate
+    if any(environ.get(v) for v in _LIBPQ_VARS):
+        return ""
+    return None
+
+
+def check(dsn: str) -> dict[str, str]:
+    """Parse a DSN (key=value or URI) or raise a PgbulkError saying it does not parse."""
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError as e:
+        raise PgbulkError(f"the DSN does not parse: {str(e).splitlines()[0]}; "
+                          "give key=value pairs or a postgresql:// URI") from None
+
+
+def redact(dsn: str) -> str:
+    """The DSN without its password, for messages and reports."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparsable DSN>"
+    params.pop("password", None)
+    return make_conninfo(**params) if params else "<libpq environment>"  # type: ignore[arg-type]
+
+
+def connect(dsn: str, *, autocommit: bool = False, application_name: str = "pgbulk") -> psycopg.Connection:
+    """A connection, or ConnectionFailed naming the server (never the password) and the cause."""
+    try:
+        return psycopg.connect(dsn, autocommit=autocommit, application_name=application_name,
+                               connect_timeout=10)
+    except psycopg.OperationalError as e:
+        reason = " ".join(str(e).split())
+        raise ConnectionFailed(f"cannot connect to PostgreSQL ({redact(dsn)}): {reason}") from None
+    except psycopg.ProgrammingError as e:
+        raise PgbulkError(f"the DSN does not parse: {str(e).splitlines()[0]}") from None
+
+
+def with_dbname(dsn: str, dbname: str) -> str:
+    return make_conninfo(dsn, dbname=dbname)

@@ -1,0 +1,54 @@
+"""The one error hierarchy of pgbulk.
+
+Every error a user can cause or fix derives from :class:`PgbulkError`; its message
+says what was wrong and what to do. The CLI turns these into one line on stderr
+and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class PgbulkError(Exception):
+    """Base class of every error pgbulk raises on purpose."""
+
+
+class ParameterError(PgbulkError, ValueError):
+    """A parameter is outside its valid range."""
+
+    def __init__(self, name: str, value: object, valid: str) -> None:
+        self.name = name
+        self.value = value
+        self.valid = valid
+        super().__init__(f"invalid {name}={value!r}: {valid}")
+
+
+class ConnectionFailed(PgbulkError):
+    """The server cannot be reached or refused the login."""
+
+
+class TargetNotEmpty(PgbulkError):
+    """The target tables already hold data and the caller did not ask to replace them."""
+
+
+class DatasetMismatch(PgbulkError):
+    """An existing load belongs to a different dataset than the one requested."""
+
+
+class ServerError(PgbulkError):
+    """The embedded PostgreSQL server could not be initialised, started or stopped."""
+
+
+class LoadFailed(PgbulkError):
+    """A load stopped; the message says what failed and how to resume."""
+
+
+class LoadInterrupted(LoadFailed):
+    """The load was stopped by a signal; committed chunks are kept and can be resumed."""
+
+
+class VerificationFailed(PgbulkError):
+    """The loaded data does not match what the dataset should be."""
+
+
+class EventsError(PgbulkError):
+    """Change-event capture or relay could not do what was asked."""

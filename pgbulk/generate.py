@@ -1,0 +1,216 @@
+"""Pure, vectorised generators: numbers, UUIDs and text as numpy arrays.
+
+Nothing here does I/O or keeps state. Text is carried as a ``uint8`` matrix of
+characters (one row per value, left-aligned) plus, where widths vary, a vector of
+lengths: the COPY encoder and the Parquet export both consume that form without a
+Python loop per value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+U8 = npt.NDArray[np.uint8]
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+# Two hex characters for each byte value, read as one 16-bit word.
+_HEX_PAIRS = np.array(
+    [int.from_bytes(f"{b:02x}".encode(), "little") for b in range(256)], dtype="<u2"
+)
+# Four decimal digits for each value 0..9999, read as one 32-bit word.
+_DIGIT_QUADS = np.array(
+    [int.from_bytes(f"{v:04d}".encode(), "little") for v in range(10_000)], dtype="<u4"
+)
+_UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))  # hex digits of each dash-separated group
+
+
+def stream(seed: int, *key: int) -> np.random.Generator:
+    """The random stream named by ``key`` under ``seed``.
+
+    Each (chunk, column) gets its own stream, so a column's draws for the first n rows
+    of a chunk do not depend on how many rows the chunk has or on any other column.
+    """
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def raw_u64(rng: np.random.Generator, n: int) -> U64:
+    """n raw 64-bit outputs: exactly n steps of the stream, so prefixes are stable."""
+    return rng.bit_generator.random_raw(n).astype(np.uint64, copy=False)  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- counts
+
+
+def truncated_zipf_pmf(a: float, kmax: int) -> npt.NDArray[np.float64]:
+    """P(k) for k = 1..kmax of a Zipf law with exponent ``a`` truncated to 1..kmax."""
+    weights = np.arange(1, kmax + 1, dtype=np.float64) ** -a
+    return weights / weights.sum()  # type: ignore[no-any-return]
+
+
+def truncated_zipf(rng: np.random.Generator, n: int, a: float, kmax: int) -> U8 | npt.NDArray[np.uint16]:
+    """n draws of the truncated Zipf law, by inverting its CDF.
+
+    The original redrew ``numpy.random.zipf`` until the value was in range; that is the
+    same law (the conditional distribution), drawn here with one uniform per value.
+    """
+    cdf = np.cumsum(truncated_zipf_pmf(a, kmax))
+    cdf[-1] = 1.0  # so rounding can never put a uniform past the last bucket
+    k = np.searchsorted(cdf, rng.random(n), side="right") + 1
+    return k.astype(np.uint8 if kmax < 256 else np.uint16)
+
+
+# ---------------------------------------------------------------- UUIDs
+
+
+def uuid4(raw: U64) -> U8:
+    """UUIDv4 bytes, one row of 16 per pair of raw 64-bit draws."""
+    b = raw.astype("<u8", copy=False).view(np.uint8).reshape(-1, 16).copy()
+    b[:, 6] = (b[:, 6] & 0x0F) | 0x40
+    b[:, 8] = (b[:, 8] & 0x3F) | 0x80
+    return b
+
+
+def uuid7(unix_ms: I64 | U64, raw: U64) -> U8:
+    """UUIDv7 bytes (RFC 9562): 48-bit big-endian milliseconds, then random bits."""
+    b = uuid4(raw)
+    ts = unix_ms.astype(">u8").view(np.uint8).reshape(-1, 8)
+    b[:, 0:6] = ts[:, 2:8]
+    b[:, 6] = (b[:, 6] & 0x0F) | 0x70
+    return b
+
+
+def uuid_hex(b: U8) -> U8:
+    """The 32 lower-case hex digits of UUID bytes: an (n, 32) character matrix."""
+    return _HEX_PAIRS[b].view(np.uint8)  # type: ignore[no-any-return]
+
+
+def uuid_text_parts(hex_digits: U8) -> list[Text | bytes]:
+    """The canonical 8-4-4-4-12 form as parts for :func:`concat` or the COPY encoder."""
+    parts: list[Text | bytes] = []
+    for start, stop in _UUID_GROUPS:
+        if parts:
+            parts.append(b"-")
+        parts.append(Text(hex_digits[:, start:stop]))
+    return parts
+
+
+def uuid_text(b: U8) -> U8:
+    """Canonical lower-case text of UUID bytes: an (n, 36) character matrix."""
+    return concat(*uuid_text_parts(uuid_hex(b))).chars
+
+
+def take_rows(matrix: U8, rows: npt.NDArray[np.intp]) -> U8:
+    """matrix[rows] for a C-contiguous byte matrix, moving each row as one element."""
+    width = matrix.shape[1]
+    return matrix.view(f"V{width}")[rows, 0].view(np.uint8).reshape(-1, width)  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- text
+
+
+@dataclass(frozen=True)
+class Text:
+    """Values as a left-aligned character matrix; ``lengths`` is None when all are full width."""
+
+    chars: U8
+    lengths: npt.NDArray[np.int32] | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.chars.shape[1])
+
+    def row_lengths(self) -> npt.NDArray[np.int32]:
+        if self.lengths is None:
+            return np.full(self.chars.shape[0], self.width, dtype=np.int32)
+        return self.lengths
+
+    def to_list(self) -> list[str]:
+        """Python strings, for tests and small outputs (this one loops)."""
+        lens = self.row_lengths()
+        return [bytes(row[:k]).decode() for row, k in zip(self.chars, lens, strict=True)]
+
+
+def fixed_digits(values: U64 | I64, width: int) -> U8:
+    """Exactly ``width`` decimal digits per value, leading zeros kept: (n, width)."""
+    quads = -(-width // 4)
+    out = np.empty((values.shape[0], quads), dtype="<u4")
+    rest = values.astype(np.uint64)
+    for q in range(quads - 1, -1, -1):
+        out[:, q] = _DIGIT_QUADS[rest % np.uint64(10_000)]
+        rest //= np.uint64(10_000)
+    return out.view(np.uint8)[:, 4 * quads - width :]
+
+
+def decimal(values: U64 | I64) -> Text:
+    """Decimal text of non-negative integers, without leading zeros."""
+    n = values.shape[0]
+    width = len(str(int(values.max()))) if n else 1
+    lengths = np.ones(n, dtype=np.int32)
+    for p in range(1, width):
+        lengths += values >= 10**p
+    padded = fixed_digits(values, width)
+    if bool((lengths == width).all()):
+        return Text(np.ascontiguousarray(padded))
+    # Shift each row left by its count of leading zeros.
+    shift = (width - lengths)[:, None] + np.arange(width)[None, :]
+    chars = np.take_along_axis(padded, np.minimum(shift, width - 1), axis=1)
+    return Text(chars, lengths)
+
+
+def concat(*parts: Text | bytes) -> Text:
+    """Concatenate text parts row by row; constants are given as bytes."""
+    texts = [Text(np.frombuffer(p, dtype=np.uint8)[None, :]) if isinstance(p, bytes) else p for p in parts]
+    n = max(t.chars.shape[0] for t in texts)
+    if all(t.lengths is None for t in texts):
+        out = np.empty((n, sum(t.width for t in texts)), dtype=np.uint8)
+        col = 0
+        for t in texts:
+            out[:, col : col + t.width] = t.chars
+            col += t.width
+        return Text(out)
+    padded = np.concatenate([np.broadcast_to(t.chars, (n, t.width)) for t in texts], axis=1)
+    mask = np.concatenate(
+        [np.arange(t.width)[None, :] < t.row_lengths()[:, None] if t.lengths is not None
+         else np.ones((1, t.width), dtype=bool).repeat(n, axis=0) for t in texts],
+        axis=1,
+    )
+    lengths = mask.sum(axis=1, dtype=np.int32)
+    width = int(lengths.max())
+    out = np.zeros((n, width), dtype=np.uint8)
+    out[np.arange(width)[None, :] < lengths[:, None]] = padded[mask]
+    return Text(out, lengths)
+
+
+# ---------------------------------------------------------------- unique phone numbers
+
+_HALF = np.uint64(10**8)  # 10^16 = 10^8 x 10^8: a balanced Feistel network needs no cycle walking
+_ROUNDS = 6
+
+
+def _mix(z: U64) -> U64:
+    """splitmix64's finaliser: a fast bijective scrambler of 64-bit words."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))  # type: ignore[no-any-return]
+
+
+def phone_keys(seed: int) -> U64:
+    """The round keys of the phone permutation: a function of the dataset seed alone."""
+    return np.random.SeedSequence(seed, spawn_key=(0xF0E,)).generate_state(_ROUNDS, dtype=np.uint64)
+
+
+def permute_phone_space(slots: U64, keys: U64) -> U64:
+    """A keyed bijection of ``0..10^16-1`` (a 6-round numeric Feistel network).
+
+    Distinct slots give distinct numbers, so phone numbers are unique by construction,
+    with no coordination between chunks or machines, and still look uniformly random.
+    """
+    with np.errstate(over="ignore"):
+        left, right = slots // _HALF, slots % _HALF
+        for k in keys:
+            left, right = right, (left + _mix(right ^ k) % _HALF) % _HALF
+    return left * _HALF + right  # type: ignore[no-any-return]
