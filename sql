@@ -1,0 +1,1 @@
+pgbulk/sql
