@@ -32,7 +32,7 @@ resource "google_cloud_run_v2_job" "load" {
 
       containers {
         image = var.image
-        args  = ["load", "--users", var.users, "--if-exists", "resume"]
+        args  = ["load", "--users", var.users, "--if-exists", "resume", "--workers", tostring(var.loader_workers)]
 
         resources {
           limits = {

@@ -66,6 +66,12 @@ variable "loader_cpu" {
   default     = "4"
 }
 
+variable "loader_workers" {
+  description = "pgbulk worker processes (one connection each) per loader task; about one per vCPU."
+  type        = number
+  default     = 4
+}
+
 variable "loader_memory" {
   description = "Memory per loader task (4 vCPU needs at least 2Gi)."
   type        = string

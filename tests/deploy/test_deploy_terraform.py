@@ -534,6 +534,7 @@ def test_load_job_shards(tf: Any) -> None:
     args = container["args"]
     assert args[:3] == ["load", "--users", "${var.users}"]
     assert args[args.index("--if-exists") + 1] == "resume"
+    assert args[args.index("--workers") + 1] == "${tostring(var.loader_workers)}"
     assert task["max_retries"] >= 1
 
 
