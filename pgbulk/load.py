@@ -290,21 +290,23 @@ def _tables_present(conn: psycopg.Connection, schema_name: str) -> dict[str, boo
 def _prepare(conn: psycopg.Connection, schema_name: str, spec: ContactsSpec, seed: int, users: int,
              chunks: int, if_exists: IfExists, shard: Shard | None) -> ledger.DatasetRecord | None:
     """Check the target and make it ready; return the existing record when joining or resuming."""
-    ns = conn.execute("SELECT has_schema_privilege(%s, 'CREATE, USAGE') FROM pg_namespace WHERE nspname = %s",
-                      (schema_name, schema_name)).fetchone()
+    # Each privilege asked apart: has_schema_privilege('CREATE, USAGE') is true if either is held.
+    ns = conn.execute("SELECT has_schema_privilege(%s, 'CREATE') AND has_schema_privilege(%s, 'USAGE'),"
+                      " current_user FROM pg_namespace WHERE nspname = %s",
+                      (schema_name, schema_name, schema_name)).fetchone()
     if ns is None:
         raise PgbulkError(f"schema {schema_name} does not exist: create it (CREATE SCHEMA {schema_name}) "
                           "or choose another with --schema")
+    user = ns[1]
     if not ns[0]:
         raise PgbulkError(f"no privilege to create tables in schema {schema_name}: "
-                          f"GRANT CREATE, USAGE ON SCHEMA {schema_name} TO {_current_user(conn)}")
+                          f"GRANT CREATE, USAGE ON SCHEMA {schema_name} TO {user}")
     ledger.setup_lock(conn)  # concurrent shards take turns from here to the commit
     try:
         ledger.ensure(conn)
     except psycopg.errors.InsufficientPrivilege:
         raise PgbulkError("no privilege to create the pgbulk metadata schema: GRANT CREATE ON DATABASE "
-                          f"to {_current_user(conn)}, or CREATE SCHEMA pgbulk AUTHORIZATION "
-                          f"{_current_user(conn)}") from None
+                          f"... TO {user}, or CREATE SCHEMA pgbulk AUTHORIZATION {user}") from None
     record = ledger.read(conn, schema_name, for_update=True)
     present = _tables_present(conn, schema_name)
     same = record is not None and record.same_dataset(spec, seed, users)
@@ -312,15 +314,14 @@ def _prepare(conn: psycopg.Connection, schema_name: str, spec: ContactsSpec, see
     if if_exists == "replace":
         _drop_tables(conn, schema_name)
         ledger.forget(conn, schema_name)
-        record = None
     elif record is not None and present and same and (if_exists == "resume" or shard is not None):
         _refuse_triggers(conn, schema_name)
         return record
-    elif record is not None and present and not same:
+    elif record is not None and present and not same and if_exists == "resume":
         raise DatasetMismatch(
             f"schema {schema_name} holds a different pgbulk dataset ({record.describe()}); "
             f"asked for seed={seed} users={users:,} chunk_users={spec.chunk_users:,}. Nothing was changed: "
-            "use the same options to resume, or --if-exists replace to start over")
+            "resume with the recorded options (pgbulk resume), or --if-exists replace to start over")
     elif any(present.values()):
         what = ", ".join(t for t, rows in present.items() if rows)
         hint = ("an interrupted load of this dataset: add --if-exists resume to finish it, or --if-exists "
@@ -329,7 +330,6 @@ def _prepare(conn: psycopg.Connection, schema_name: str, spec: ContactsSpec, see
     else:
         _drop_tables(conn, schema_name)  # absent or empty: recreate bare
         ledger.forget(conn, schema_name)
-        record = None
 
     conn.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema_name)))
     for ddl in schema.CREATE_TABLES.values():
@@ -357,10 +357,6 @@ def _refuse_triggers(conn: psycopg.Connection, schema_name: str) -> None:
         names = ", ".join(f"{t}.{g}" for t, g in rows)
         raise PgbulkError(f"triggers would fire for every loaded row ({names}): remove them first "
                           "(pgbulk events uninstall), then install them again after the load")
-
-
-def _current_user(conn: psycopg.Connection) -> str:
-    return str(conn.execute("SELECT current_user").fetchone()[0])  # type: ignore[index]
 
 
 def _version() -> str:

@@ -1,0 +1,5 @@
+"""``python -m pgbulk.cli``: the same as the ``pgbulk`` command."""
+
+from pgbulk.cli import main
+
+main()
