@@ -52,3 +52,7 @@ class VerificationFailed(PgbulkError):
 
 class EventsError(PgbulkError):
     """Change-event capture or relay could not do what was asked."""
+
+
+class ExportFailed(PgbulkError):
+    """An export stopped before it finished; its directory holds no manifest, so it is incomplete."""
