@@ -21,7 +21,9 @@ class Shard:
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 0 <= self.index < self.count:
-            raise ParameterError("shard", f"{self.index}/{self.count}", "must be i/n with n >= 1 and 0 <= i < n")
+            raise ParameterError(
+                "shard", f"{self.index}/{self.count}", "must be i/n with n >= 1 and 0 <= i < n"
+            )
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
@@ -41,16 +43,25 @@ def shard_from_env(environ: Mapping[str, str]) -> Shard | None:
     Job sets JOB_COMPLETION_INDEX; its count is not in the environment, so the job spec
     passes it as PGBULK_SHARD_COUNT.
     """
-    pairs = (("CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT"), ("JOB_COMPLETION_INDEX", "PGBULK_SHARD_COUNT"))
+    pairs = (
+        ("CLOUD_RUN_TASK_INDEX", "CLOUD_RUN_TASK_COUNT"),
+        ("JOB_COMPLETION_INDEX", "PGBULK_SHARD_COUNT"),
+    )
     for index_var, count_var in pairs:
         if index_var in environ:
             if count_var not in environ:
-                raise ParameterError(count_var, None, f"must be set when {index_var} is (the number of shards)")
-            try:
-                return Shard(int(environ[index_var]), int(environ[count_var]))
-            except ValueError:
-                raise ParameterError(index_var, environ[index_var], "must be an integer") from None
+                raise ParameterError(
+                    count_var, None, f"must be set when {index_var} is (the number of shards)"
+                )
+            return Shard(_env_int(environ, index_var), _env_int(environ, count_var))
     return None
+
+
+def _env_int(environ: Mapping[str, str], name: str) -> int:
+    try:
+        return int(environ[name])
+    except ValueError:
+        raise ParameterError(name, environ[name], "must be an integer") from None
 
 
 def chunks_for_shard(chunks: int, shard: Shard | None) -> list[int]:
