@@ -12,6 +12,7 @@ import sys
 import click
 
 from pgbulk import __version__
+from pgbulk.cli.export import export_command
 from pgbulk.cli.load import finalize_command, load_command, resume_command
 from pgbulk.cli.server import server_group
 from pgbulk.errors import PgbulkError
@@ -30,6 +31,7 @@ cli.add_command(load_command)
 cli.add_command(resume_command)
 cli.add_command(finalize_command)
 cli.add_command(server_group)
+cli.add_command(export_command)
 
 
 def main(argv: list[str] | None = None) -> None:
