@@ -24,7 +24,9 @@ def existing(conn: psycopg.Connection, schema: str) -> set[str]:
     found: set[str] = set()
     rows = conn.execute(
         "SELECT c.conname, c.convalidated FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace"
-        " WHERE n.nspname = %s", (schema,))
+        " WHERE n.nspname = %s",
+        (schema,),
+    )
     for name, validated in rows:
         found.add(name)
         if validated:
@@ -49,8 +51,11 @@ class _Board:
             while True:
                 if self.error is not None or not self.pending:
                     return None
-                ready = [s for s in self.pending
-                         if all(a in self.done for a in s.after) and not self.busy.intersection(s.tables)]
+                ready = [
+                    s
+                    for s in self.pending
+                    if all(a in self.done for a in s.after) and not self.busy.intersection(s.tables)
+                ]
                 if ready:
                     step = max(ready, key=lambda s: s.cost)
                     self.pending.remove(step)
@@ -111,7 +116,9 @@ def run_steps(
                     on_step(step.name, seconds)
                 board.finish(step)
 
-    threads = [threading.Thread(target=work, name=f"pgbulk-constraints-{i}") for i in range(max(1, jobs))]
+    threads = [
+        threading.Thread(target=work, name=f"pgbulk-constraints-{i}") for i in range(max(1, jobs))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -121,8 +128,10 @@ def run_steps(
         if isinstance(err, LoadFailed):
             raise err
         detail = " ".join(str(err).split())
-        raise LoadFailed(f"building constraints failed: {detail}. The rows are loaded; fix the cause "
-                         "and run `pgbulk finalize` to build what is missing") from None
+        raise LoadFailed(
+            f"building constraints failed: {detail}. The rows are loaded; fix the cause "
+            "and run `pgbulk finalize` to build what is missing"
+        ) from None
     return timings
 
 

@@ -16,6 +16,7 @@ is packed with a boolean mask. There is no Python loop per row.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Sequence
 
@@ -39,7 +40,9 @@ _MAX_RUNS = 64
 
 def _parts(column: Column) -> list[Text]:
     seq = [column] if isinstance(column, Text) else list(column)
-    return [Text(np.frombuffer(p, dtype=np.uint8)[None, :]) if isinstance(p, bytes) else p for p in seq]
+    return [
+        Text(np.frombuffer(p, dtype=np.uint8)[None, :]) if isinstance(p, bytes) else p for p in seq
+    ]
 
 
 def _u8(data: bytes) -> npt.NDArray[np.uint8]:
@@ -65,18 +68,22 @@ def encode(columns: Sequence[Column]) -> memoryview:
         out = np.empty(len(HEADER) + n * row_width + len(TRAILER), dtype=np.uint8)
         out[: len(HEADER)] = _u8(HEADER)
         out[len(HEADER) + n * row_width :] = _u8(TRAILER)
-        _write_fixed(out[len(HEADER) : len(HEADER) + n * row_width].reshape(n, row_width), field_count, parts)
-        return memoryview(out)
+        _write_fixed(
+            out[len(HEADER) : len(HEADER) + n * row_width].reshape(n, row_width), field_count, parts
+        )
+        return memoryview(out.data)
 
     # Some text varies in width: make each column one Text, then cut into runs of equal widths.
     texts = [ps[0] if len(ps) == 1 else concat(*ps) for ps in parts]
-    texts = [Text(np.broadcast_to(t.chars, (n, t.width))) if t.chars.shape[0] != n else t for t in texts]
+    texts = [
+        Text(np.broadcast_to(t.chars, (n, t.width))) if t.chars.shape[0] != n else t for t in texts
+    ]
     varying = [t.row_lengths() for t in texts if t.lengths is not None]
     cuts = np.unique(np.concatenate([np.flatnonzero(np.diff(v)) + 1 for v in varying]))
     if len(cuts) < _MAX_RUNS:
         bounds = [0, *cuts.tolist(), n]
         pieces = [HEADER]
-        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        for start, stop in itertools.pairwise(bounds):
             run = [_run_slice(t, start, stop) for t in texts]
             if any(t.lengths is not None and t.lengths[start] == NULL for t in texts):
                 pieces.append(_encode_masked(run, field_count))
@@ -95,10 +102,14 @@ def _run_slice(t: Text, start: int, stop: int) -> Text:
     if t.lengths is None:
         return Text(t.chars[start:stop])
     used = max(int(t.lengths[start]), 0)
-    return Text(t.chars[start:stop, :used], None if t.lengths[start] != NULL else t.lengths[start:stop])
+    return Text(
+        t.chars[start:stop, :used], None if t.lengths[start] != NULL else t.lengths[start:stop]
+    )
 
 
-def _write_fixed(rows: npt.NDArray[np.uint8], field_count: npt.NDArray[np.uint8], parts: list[list[Text]]) -> None:
+def _write_fixed(
+    rows: npt.NDArray[np.uint8], field_count: npt.NDArray[np.uint8], parts: list[list[Text]]
+) -> None:
     """Fill fixed-width tuples: copy a template row holding every constant, then each varying part."""
     template = bytearray(field_count.tobytes())
     varying: list[tuple[int, Text]] = []
@@ -121,7 +132,9 @@ def _put_column(rows: npt.NDArray[np.uint8], offset: int, chars: npt.NDArray[np.
     if chars.strides[1] != 1 or not rows.flags.c_contiguous:
         rows[:, offset : offset + width] = chars
         return
-    field = np.dtype({"names": ["v"], "formats": [f"V{width}"], "offsets": [offset], "itemsize": rows.shape[1]})
+    field = np.dtype(
+        {"names": ["v"], "formats": [f"V{width}"], "offsets": [offset], "itemsize": rows.shape[1]}
+    )
     rows.view(field)[:, 0]["v"] = chars.view(f"V{width}")[:, 0]
 
 

@@ -27,10 +27,10 @@ from pgbulk.generate import (
     phone_keys,
     raw_u64,
     stream,
+    take_rows,
     truncated_zipf,
     uuid4,
     uuid7,
-    take_rows,
     uuid_hex,
     uuid_text_parts,
 )
@@ -127,7 +127,13 @@ class ContactsChunk:
     def email_parts(self) -> list[Text | bytes]:
         """The email text as parts, which the COPY encoder writes without joining first."""
         owner_hex = take_rows(uuid_hex(self.user_ids), self.email_owner_rows)
-        return [b"user", *uuid_text_parts(owner_hex), b"_", decimal(self.email_seq), b"@example.com"]
+        return [
+            b"user",
+            *uuid_text_parts(owner_hex),
+            b"_",
+            decimal(self.email_seq),
+            b"@example.com",
+        ]
 
     # ------------------------------------------------------------ phone numbers
     @cached_property
@@ -146,13 +152,18 @@ class ContactsChunk:
     def phone_numbers(self) -> Text:
         """16 digits: a permutation of (global user number, phone index within the user)."""
         owners = (self.first_user + self.phone_owner_rows).astype(np.uint64)
-        slots = owners * np.uint64(self.spec.max_per_user) + _sequence_within(self.phone_counts).astype(np.uint64)
+        slots = owners * np.uint64(self.spec.max_per_user) + _sequence_within(
+            self.phone_counts
+        ).astype(np.uint64)
         return Text(fixed_digits(permute_phone_space(slots, phone_keys(self.seed)), 16))
 
     # ------------------------------------------------------------ tables
     def rows(self, table: str) -> int:
-        return {"users": self.user_count, "emails": len(self.email_owner_rows),
-                "phone_numbers": len(self.phone_owner_rows)}[table]
+        return {
+            "users": self.user_count,
+            "emails": len(self.email_owner_rows),
+            "phone_numbers": len(self.phone_owner_rows),
+        }[table]
 
     def columns(self, table: str) -> list[Column]:
         """The table's columns in its DDL order, in the form the COPY encoder takes."""
@@ -169,12 +180,14 @@ class ContactsChunk:
         return copy_format.encode(self.columns(table))
 
 
-def _sequence_within(counts: npt.NDArray[np.uint8] | npt.NDArray[np.uint16]) -> npt.NDArray[np.int64]:
+def _sequence_within(
+    counts: npt.NDArray[np.uint8] | npt.NDArray[np.uint16],
+) -> npt.NDArray[np.int64]:
     """For counts [2, 1, 3]: [0, 1, 0, 0, 1, 2]."""
     c = counts.astype(np.int64)
     total = int(c.sum())
     starts = np.repeat(np.cumsum(c) - c, c)
-    return np.arange(total, dtype=np.int64) - starts  # type: ignore[no-any-return]
+    return np.arange(total, dtype=np.int64) - starts
 
 
 class Contacts:
@@ -209,6 +222,10 @@ def contacts(
     chunk_users: int = 100_000,
 ) -> Contacts:
     """The ``contacts`` dataset. ``for chunk in pgbulk.contacts(1000, seed=7): chunk.copy_buffer("users")``."""
-    spec = ContactsSpec(zipf_a=zipf_a, max_per_user=max_per_user, uuid_version=uuid_version,  # type: ignore[arg-type]
-                        chunk_users=chunk_users)
+    spec = ContactsSpec(
+        zipf_a=zipf_a,
+        max_per_user=max_per_user,
+        uuid_version=uuid_version,  # type: ignore[arg-type]
+        chunk_users=chunk_users,
+    )
     return Contacts(users, seed=seed, spec=spec)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -34,8 +35,10 @@ def check(dsn: str) -> dict[str, str]:
     try:
         return {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as e:
-        raise PgbulkError(f"the DSN does not parse: {str(e).splitlines()[0]}; "
-                          "give key=value pairs or a postgresql:// URI") from None
+        raise PgbulkError(
+            f"the DSN does not parse: {str(e).splitlines()[0]}; "
+            "give key=value pairs or a postgresql:// URI"
+        ) from None
 
 
 def redact(dsn: str) -> str:
@@ -48,16 +51,27 @@ def redact(dsn: str) -> str:
     return make_conninfo(**params) if params else "<libpq environment>"  # type: ignore[arg-type]
 
 
-def connect(dsn: str, *, autocommit: bool = False, application_name: str = "pgbulk") -> psycopg.Connection:
+def connect(
+    dsn: str, *, autocommit: bool = False, application_name: str = "pgbulk"
+) -> psycopg.Connection:
     """A connection, or ConnectionFailed naming the server (never the password) and the cause."""
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, application_name=application_name,
-                               connect_timeout=10)
+        return psycopg.connect(
+            dsn, autocommit=autocommit, application_name=application_name, connect_timeout=10
+        )
     except psycopg.OperationalError as e:
         reason = " ".join(str(e).split())
         raise ConnectionFailed(f"cannot connect to PostgreSQL ({redact(dsn)}): {reason}") from None
     except psycopg.ProgrammingError as e:
         raise PgbulkError(f"the DSN does not parse: {str(e).splitlines()[0]}") from None
+
+
+def scalar(conn: psycopg.Connection, query: str, params: tuple[object, ...] = ()) -> Any:
+    """The first column of the first row of a query that always returns one."""
+    row = conn.execute(query.encode(), params).fetchone()
+    if row is None:
+        raise PgbulkError(f"the server returned no row for: {query}")
+    return row[0]
 
 
 def with_dbname(dsn: str, dbname: str) -> str:

@@ -25,7 +25,13 @@ _HEX_PAIRS = np.array(
 _DIGIT_QUADS = np.array(
     [int.from_bytes(f"{v:04d}".encode(), "little") for v in range(10_000)], dtype="<u4"
 )
-_UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))  # hex digits of each dash-separated group
+_UUID_GROUPS = (
+    (0, 8),
+    (8, 12),
+    (12, 16),
+    (16, 20),
+    (20, 32),
+)  # hex digits of each dash-separated group
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:
@@ -39,7 +45,7 @@ def stream(seed: int, *key: int) -> np.random.Generator:
 
 def raw_u64(rng: np.random.Generator, n: int) -> U64:
     """n raw 64-bit outputs: exactly n steps of the stream, so prefixes are stable."""
-    return rng.bit_generator.random_raw(n).astype(np.uint64, copy=False)  # type: ignore[no-any-return]
+    return rng.bit_generator.random_raw(n).astype(np.uint64, copy=False)
 
 
 # ---------------------------------------------------------------- counts
@@ -51,7 +57,9 @@ def truncated_zipf_pmf(a: float, kmax: int) -> npt.NDArray[np.float64]:
     return weights / weights.sum()  # type: ignore[no-any-return]
 
 
-def truncated_zipf(rng: np.random.Generator, n: int, a: float, kmax: int) -> U8 | npt.NDArray[np.uint16]:
+def truncated_zipf(
+    rng: np.random.Generator, n: int, a: float, kmax: int
+) -> U8 | npt.NDArray[np.uint16]:
     """n draws of the truncated Zipf law, by inverting its CDF.
 
     The original redrew ``numpy.random.zipf`` until the value was in range; that is the
@@ -60,7 +68,9 @@ def truncated_zipf(rng: np.random.Generator, n: int, a: float, kmax: int) -> U8 
     cdf = np.cumsum(truncated_zipf_pmf(a, kmax))
     cdf[-1] = 1.0  # so rounding can never put a uniform past the last bucket
     k = np.searchsorted(cdf, rng.random(n), side="right") + 1
-    return k.astype(np.uint8 if kmax < 256 else np.uint16)
+    if kmax < 256:
+        return k.astype(np.uint8)
+    return k.astype(np.uint16)
 
 
 # ---------------------------------------------------------------- UUIDs
@@ -85,7 +95,7 @@ def uuid7(unix_ms: I64 | U64, raw: U64) -> U8:
 
 def uuid_hex(b: U8) -> U8:
     """The 32 lower-case hex digits of UUID bytes: an (n, 32) character matrix."""
-    return _HEX_PAIRS[b].view(np.uint8)  # type: ignore[no-any-return]
+    return _HEX_PAIRS[b].view(np.uint8)
 
 
 def uuid_text_parts(hex_digits: U8) -> list[Text | bytes]:
@@ -163,7 +173,10 @@ def decimal(values: U64 | I64) -> Text:
 
 def concat(*parts: Text | bytes) -> Text:
     """Concatenate text parts row by row; constants are given as bytes."""
-    texts = [Text(np.frombuffer(p, dtype=np.uint8)[None, :]) if isinstance(p, bytes) else p for p in parts]
+    texts = [
+        Text(np.frombuffer(p, dtype=np.uint8)[None, :]) if isinstance(p, bytes) else p
+        for p in parts
+    ]
     n = max(t.chars.shape[0] for t in texts)
     if all(t.lengths is None for t in texts):
         out = np.empty((n, sum(t.width for t in texts)), dtype=np.uint8)
@@ -174,8 +187,12 @@ def concat(*parts: Text | bytes) -> Text:
         return Text(out)
     padded = np.concatenate([np.broadcast_to(t.chars, (n, t.width)) for t in texts], axis=1)
     mask = np.concatenate(
-        [np.arange(t.width)[None, :] < t.row_lengths()[:, None] if t.lengths is not None
-         else np.ones((1, t.width), dtype=bool).repeat(n, axis=0) for t in texts],
+        [
+            np.arange(t.width)[None, :] < t.row_lengths()[:, None]
+            if t.lengths is not None
+            else np.ones((1, t.width), dtype=bool).repeat(n, axis=0)
+            for t in texts
+        ],
         axis=1,
     )
     lengths = mask.sum(axis=1, dtype=np.int32)
@@ -195,12 +212,15 @@ def _mix(z: U64) -> U64:
     """splitmix64's finaliser: a fast bijective scrambler of 64-bit words."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))  # type: ignore[no-any-return]
+    return z ^ (z >> np.uint64(31))
 
 
 def phone_keys(seed: int) -> U64:
     """The round keys of the phone permutation: a function of the dataset seed alone."""
-    return np.random.SeedSequence(seed, spawn_key=(0xF0E,)).generate_state(_ROUNDS, dtype=np.uint64)
+    state = np.random.SeedSequence(seed, spawn_key=(0xF0E,)).generate_state(
+        _ROUNDS, dtype=np.uint64
+    )
+    return state.astype(np.uint64)
 
 
 def permute_phone_space(slots: U64, keys: U64) -> U64:
@@ -213,4 +233,4 @@ def permute_phone_space(slots: U64, keys: U64) -> U64:
         left, right = slots // _HALF, slots % _HALF
         for k in keys:
             left, right = right, (left + _mix(right ^ k) % _HALF) % _HALF
-    return left * _HALF + right  # type: ignore[no-any-return]
+    return left * _HALF + right

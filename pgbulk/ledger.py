@@ -66,8 +66,10 @@ class DatasetRecord:
         return (self.spec, self.seed, self.users) == (spec, seed, users)
 
     def describe(self) -> str:
-        return (f"seed={self.seed} users={self.users:,} chunk_users={self.spec.chunk_users:,} "
-                f"uuid=v{self.spec.uuid_version} zipf_a={self.spec.zipf_a} max_per_user={self.spec.max_per_user}")
+        return (
+            f"seed={self.seed} users={self.users:,} chunk_users={self.spec.chunk_users:,} "
+            f"uuid=v{self.spec.uuid_version} zipf_a={self.spec.zipf_a} max_per_user={self.spec.max_per_user}"
+        )
 
 
 def setup_lock(conn: psycopg.Connection) -> None:
@@ -84,24 +86,46 @@ def exists(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
-def read(conn: psycopg.Connection, target_schema: str, *, for_update: bool = False) -> DatasetRecord | None:
+def read(
+    conn: psycopg.Connection, target_schema: str, *, for_update: bool = False
+) -> DatasetRecord | None:
     if not exists(conn):
         return None
-    query = ("SELECT spec, seed, users, chunks, pgbulk_version, state FROM pgbulk.datasets"
-             " WHERE target_schema = %s" + (" FOR UPDATE" if for_update else ""))
+    query = (
+        "SELECT spec, seed, users, chunks, pgbulk_version, state FROM pgbulk.datasets"
+        " WHERE target_schema = %s" + (" FOR UPDATE" if for_update else "")
+    )
     row = conn.execute(query, (target_schema,)).fetchone()
     if row is None:
         return None
     spec_data: dict[str, Any] = row[0] if isinstance(row[0], dict) else json.loads(row[0])
-    return DatasetRecord(target_schema, ContactsSpec.from_dict(spec_data), row[1], row[2], row[3], row[4], row[5])
+    return DatasetRecord(
+        target_schema, ContactsSpec.from_dict(spec_data), row[1], row[2], row[3], row[4], row[5]
+    )
 
 
-def register(conn: psycopg.Connection, target_schema: str, spec: ContactsSpec, seed: int, users: int,
-             chunks: int, version: str) -> None:
+def register(
+    conn: psycopg.Connection,
+    target_schema: str,
+    spec: ContactsSpec,
+    seed: int,
+    users: int,
+    chunks: int,
+    version: str,
+) -> None:
     conn.execute(
         "INSERT INTO pgbulk.datasets (target_schema, dataset, spec, seed, users, chunk_users, chunks,"
         " pgbulk_version, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loading')",
-        (target_schema, spec.name, json.dumps(spec.to_dict()), seed, users, spec.chunk_users, chunks, version),
+        (
+            target_schema,
+            spec.name,
+            json.dumps(spec.to_dict()),
+            seed,
+            users,
+            spec.chunk_users,
+            chunks,
+            version,
+        ),
     )
 
 
@@ -113,13 +137,17 @@ def forget(conn: psycopg.Connection, target_schema: str) -> None:
 def loaded_chunks(conn: psycopg.Connection, target_schema: str) -> set[int]:
     if not exists(conn):
         return set()
-    rows = conn.execute("SELECT chunk FROM pgbulk.chunks WHERE target_schema = %s", (target_schema,))
+    rows = conn.execute(
+        "SELECT chunk FROM pgbulk.chunks WHERE target_schema = %s", (target_schema,)
+    )
     return {r[0] for r in rows}
 
 
 def chunk_loaded(conn: psycopg.Connection, target_schema: str, chunk: int) -> bool:
-    row = conn.execute("SELECT 1 FROM pgbulk.chunks WHERE target_schema = %s AND chunk = %s",
-                       (target_schema, chunk)).fetchone()
+    row = conn.execute(
+        "SELECT 1 FROM pgbulk.chunks WHERE target_schema = %s AND chunk = %s",
+        (target_schema, chunk),
+    ).fetchone()
     return row is not None
 
 
@@ -141,7 +169,13 @@ def totals(conn: psycopg.Connection, target_schema: str) -> dict[str, int]:
     """Rows per table as recorded by the chunks loaded so far."""
     row = conn.execute(
         "SELECT coalesce(sum(users), 0), coalesce(sum(emails), 0), coalesce(sum(phone_numbers), 0),"
-        " count(*) FROM pgbulk.chunks WHERE target_schema = %s", (target_schema,)
+        " count(*) FROM pgbulk.chunks WHERE target_schema = %s",
+        (target_schema,),
     ).fetchone()
     assert row is not None
-    return {"users": int(row[0]), "emails": int(row[1]), "phone_numbers": int(row[2]), "chunks": int(row[3])}
+    return {
+        "users": int(row[0]),
+        "emails": int(row[1]),
+        "phone_numbers": int(row[2]),
+        "chunks": int(row[3]),
+    }

@@ -8,10 +8,10 @@ load keeps what it committed and ``if_exists="resume"`` loads only what is missi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing as mp
-import os
 import shutil
 import signal
 import time
@@ -108,11 +108,15 @@ class LoadReport:
         lines.append(f"  {'total':<14}{sum(self.rows.get(t, 0) for t in TABLES):>14,} rows")
         for phase in ("prepare", "load", "constraints", "analyze", "total"):
             if phase in self.seconds:
-                extra = f"  {self.load_rows_per_second / 1e6:.2f}M rows/s" if phase == "load" else ""
+                extra = (
+                    f"  {self.load_rows_per_second / 1e6:.2f}M rows/s" if phase == "load" else ""
+                )
                 lines.append(f"  {phase:<14}{self.seconds[phase]:>10.2f} s{extra}")
-        lines.append(f"  sent {self.bytes_sent / mib:,.0f} MiB with {self.workers} worker(s); "
-                     f"peak memory of pgbulk processes {self.peak_memory_bytes / mib:,.0f} MiB"
-                     + (f"; {self.retries} retries" if self.retries else ""))
+        lines.append(
+            f"  sent {self.bytes_sent / mib:,.0f} MiB with {self.workers} worker(s); "
+            f"peak memory of pgbulk processes {self.peak_memory_bytes / mib:,.0f} MiB"
+            + (f"; {self.retries} retries" if self.retries else "")
+        )
         if self.database_size_bytes is not None:
             lines.append(f"  database size {self.database_size_bytes / 2**30:.2f} GiB")
         lines.extend(f"  note: {n}" for n in self.notes)
@@ -130,7 +134,12 @@ def embedded_dsn(data_dir: str | Path = ".pgbulk", pg_bin: str | Path | None = N
     server = EmbeddedServer(data_dir, pg_bin=pg_bin)
     server.start()
     with dsns.connect(server.dsn(), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)).fetchone() is None:
+        if (
+            conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)
+            ).fetchone()
+            is None
+        ):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(EMBEDDED_DATABASE)))
     return server.dsn(EMBEDDED_DATABASE)
 
@@ -176,14 +185,22 @@ def load(
     chunks = chunk_count(users, spec)
     wanted = chunks_for_shard(chunks, shard)
     with dsns.connect(target_dsn) as conn:
-        version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        version = str(dsns.scalar(conn, "SHOW server_version"))
         record = _prepare(conn, schema_name, spec, seed, users, chunks, if_exists, shard)
         done = ledger.loaded_chunks(conn, schema_name)
         conn.commit()
     report = LoadReport(
-        target=dsns.redact(target_dsn), schema=schema_name, server_version=version, dataset=spec.to_dict(),
-        seed=seed, users=users, workers=workers, shard=str(shard) if shard else None, state="loading",
-        chunks_total=chunks, estimated_disk_bytes=estimate,
+        target=dsns.redact(target_dsn),
+        schema=schema_name,
+        server_version=version,
+        dataset=spec.to_dict(),
+        seed=seed,
+        users=users,
+        workers=workers,
+        shard=str(shard) if shard else None,
+        state="loading",
+        chunks_total=chunks,
+        estimated_disk_bytes=estimate,
     )
     report.chunks_already_loaded = len(done & set(wanted))
     report.seconds["prepare"] = time.perf_counter() - started
@@ -194,22 +211,33 @@ def load(
         todo = [c for c in wanted if c not in done]
         _run_workers(target_dsn, schema_name, spec, seed, users, todo, workers, progress, report)
         if shard is None or _ledger_complete(target_dsn, schema_name):
-            finalize(target_dsn, schema_name, jobs=constraint_jobs or min(max(workers, 2), 3),
-                     maintenance_work_mem=maintenance_work_mem, progress=progress, report=report)
+            finalize(
+                target_dsn,
+                schema_name,
+                jobs=constraint_jobs or min(max(workers, 2), 3),
+                maintenance_work_mem=maintenance_work_mem,
+                progress=progress,
+                report=report,
+            )
         else:
             report.state = "loaded"
-            report.notes.append("other shards are still loading: the shard that completes the ledger, "
-                                "or `pgbulk finalize`, builds the constraints")
+            report.notes.append(
+                "other shards are still loading: the shard that completes the ledger, "
+                "or `pgbulk finalize`, builds the constraints"
+            )
     with dsns.connect(target_dsn, autocommit=True) as conn:
         report.rows = {t: n for t, n in ledger.totals(conn, schema_name).items() if t in TABLES}
-        report.database_size_bytes = int(conn.execute("SELECT pg_database_size(current_database())")
-                                         .fetchone()[0])  # type: ignore[index]
-        collation = conn.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()"
-                                 ).fetchone()
+        report.database_size_bytes = int(
+            dsns.scalar(conn, "SELECT pg_database_size(current_database())")
+        )
+        collation = conn.execute(
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+        ).fetchone()
         if collation and collation[0] not in ("C", "POSIX"):
             report.notes.append(
                 f"database collation {collation[0]}: UNIQUE indexes on text build slower than under "
-                "the C collation (about 2.5x for phone_number at 1M users); pgbulk keeps your collation")
+                "the C collation (about 2.5x for phone_number at 1M users); pgbulk keeps your collation"
+            )
     report.seconds["total"] = time.perf_counter() - started
     progress.close()
     return report
@@ -233,7 +261,9 @@ def finalize(
     with dsns.connect(dsn) as conn:
         record = ledger.read(conn, schema_name, for_update=True)
         if record is None:
-            raise PgbulkError(f"no pgbulk load is recorded for schema {schema_name}: nothing to finalize")
+            raise PgbulkError(
+                f"no pgbulk load is recorded for schema {schema_name}: nothing to finalize"
+            )
         if record.state == "complete":
             conn.commit()
             if report is not None:
@@ -241,8 +271,10 @@ def finalize(
             return report
         loaded = ledger.totals(conn, schema_name)["chunks"]
         if loaded < record.chunks:
-            raise LoadFailed(f"{loaded} of {record.chunks} chunks are loaded in schema {schema_name}: "
-                             "load the missing ones first (pgbulk load ... --if-exists resume)")
+            raise LoadFailed(
+                f"{loaded} of {record.chunks} chunks are loaded in schema {schema_name}: "
+                "load the missing ones first (pgbulk load ... --if-exists resume)"
+            )
         if record.state == "finalizing" and report is not None and report.shard:
             conn.commit()
             report.state = "loaded"
@@ -281,32 +313,51 @@ def _tables_present(conn: psycopg.Connection, schema_name: str) -> dict[str, boo
     for table in TABLES:
         row = conn.execute("SELECT to_regclass(%s)", (f'"{schema_name}"."{table}"',)).fetchone()
         if row and row[0] is not None:
-            has_rows = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
-                sql.Identifier(schema_name, table))).fetchone()
+            has_rows = conn.execute(
+                sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(
+                    sql.Identifier(schema_name, table)
+                )
+            ).fetchone()
             present[table] = bool(has_rows and has_rows[0])
     return present
 
 
-def _prepare(conn: psycopg.Connection, schema_name: str, spec: ContactsSpec, seed: int, users: int,
-             chunks: int, if_exists: IfExists, shard: Shard | None) -> ledger.DatasetRecord | None:
+def _prepare(
+    conn: psycopg.Connection,
+    schema_name: str,
+    spec: ContactsSpec,
+    seed: int,
+    users: int,
+    chunks: int,
+    if_exists: IfExists,
+    shard: Shard | None,
+) -> ledger.DatasetRecord | None:
     """Check the target and make it ready; return the existing record when joining or resuming."""
     # Each privilege asked apart: has_schema_privilege('CREATE, USAGE') is true if either is held.
-    ns = conn.execute("SELECT has_schema_privilege(%s, 'CREATE') AND has_schema_privilege(%s, 'USAGE'),"
-                      " current_user FROM pg_namespace WHERE nspname = %s",
-                      (schema_name, schema_name, schema_name)).fetchone()
+    ns = conn.execute(
+        "SELECT has_schema_privilege(%s, 'CREATE') AND has_schema_privilege(%s, 'USAGE'),"
+        " current_user FROM pg_namespace WHERE nspname = %s",
+        (schema_name, schema_name, schema_name),
+    ).fetchone()
     if ns is None:
-        raise PgbulkError(f"schema {schema_name} does not exist: create it (CREATE SCHEMA {schema_name}) "
-                          "or choose another with --schema")
+        raise PgbulkError(
+            f"schema {schema_name} does not exist: create it (CREATE SCHEMA {schema_name}) "
+            "or choose another with --schema"
+        )
     user = ns[1]
     if not ns[0]:
-        raise PgbulkError(f"no privilege to create tables in schema {schema_name}: "
-                          f"GRANT CREATE, USAGE ON SCHEMA {schema_name} TO {user}")
+        raise PgbulkError(
+            f"no privilege to create tables in schema {schema_name}: "
+            f"GRANT CREATE, USAGE ON SCHEMA {schema_name} TO {user}"
+        )
     ledger.setup_lock(conn)  # concurrent shards take turns from here to the commit
     try:
         ledger.ensure(conn)
     except psycopg.errors.InsufficientPrivilege:
-        raise PgbulkError("no privilege to create the pgbulk metadata schema: GRANT CREATE ON DATABASE "
-                          f"... TO {user}, or CREATE SCHEMA pgbulk AUTHORIZATION {user}") from None
+        raise PgbulkError(
+            "no privilege to create the pgbulk metadata schema: GRANT CREATE ON DATABASE "
+            f"... TO {user}, or CREATE SCHEMA pgbulk AUTHORIZATION {user}"
+        ) from None
     record = ledger.read(conn, schema_name, for_update=True)
     present = _tables_present(conn, schema_name)
     same = record is not None and record.same_dataset(spec, seed, users)
@@ -321,11 +372,18 @@ def _prepare(conn: psycopg.Connection, schema_name: str, spec: ContactsSpec, see
         raise DatasetMismatch(
             f"schema {schema_name} holds a different pgbulk dataset ({record.describe()}); "
             f"asked for seed={seed} users={users:,} chunk_users={spec.chunk_users:,}. Nothing was changed: "
-            "resume with the recorded options (pgbulk resume), or --if-exists replace to start over")
+            "resume with the recorded options (pgbulk resume), or --if-exists replace to start over"
+        )
     elif any(present.values()):
         what = ", ".join(t for t, rows in present.items() if rows)
-        hint = ("an interrupted load of this dataset: add --if-exists resume to finish it, or --if-exists "
-                "replace to start over") if same else "use --if-exists replace to drop and reload them"
+        hint = (
+            (
+                "an interrupted load of this dataset: add --if-exists resume to finish it, or --if-exists "
+                "replace to start over"
+            )
+            if same
+            else "use --if-exists replace to drop and reload them"
+        )
         raise TargetNotEmpty(f"{what} in schema {schema_name} already hold rows ({hint})")
     else:
         _drop_tables(conn, schema_name)  # absent or empty: recreate bare
@@ -341,10 +399,14 @@ def _prepare(conn: psycopg.Connection, schema_name: str, spec: ContactsSpec, see
 def _drop_tables(conn: psycopg.Connection, schema_name: str) -> None:
     try:
         for table in reversed(TABLES):
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema_name, table)))
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema_name, table))
+            )
     except psycopg.errors.DependentObjectsStillExist as e:
-        raise PgbulkError(f"cannot drop the existing tables: {e.diag.message_primary}; "
-                          f"{e.diag.message_detail or ''} Drop those objects first.") from None
+        raise PgbulkError(
+            f"cannot drop the existing tables: {e.diag.message_primary}; "
+            f"{e.diag.message_detail or ''} Drop those objects first."
+        ) from None
 
 
 def _refuse_triggers(conn: psycopg.Connection, schema_name: str) -> None:
@@ -352,11 +414,14 @@ def _refuse_triggers(conn: psycopg.Connection, schema_name: str) -> None:
         "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = %s AND c.relname = ANY(%s) AND NOT t.tgisinternal",
-        (schema_name, list(TABLES))).fetchall()
+        (schema_name, list(TABLES)),
+    ).fetchall()
     if rows:
         names = ", ".join(f"{t}.{g}" for t, g in rows)
-        raise PgbulkError(f"triggers would fire for every loaded row ({names}): remove them first "
-                          "(pgbulk events uninstall), then install them again after the load")
+        raise PgbulkError(
+            f"triggers would fire for every loaded row ({names}): remove them first "
+            "(pgbulk events uninstall), then install them again after the load"
+        )
 
 
 def _version() -> str:
@@ -369,9 +434,11 @@ def _check_disk(data_dir: Path, estimate: int) -> None:
     probe = data_dir if data_dir.exists() else data_dir.resolve().parent
     free = shutil.disk_usage(probe).free
     if free < estimate * 1.2:
-        raise PgbulkError(f"not enough free disk for the embedded server: about {estimate / 2**30:.1f} GiB "
-                          f"needed, {free / 2**30:.1f} GiB free under {probe}; load fewer users or "
-                          "use --data-dir on a larger disk")
+        raise PgbulkError(
+            f"not enough free disk for the embedded server: about {estimate / 2**30:.1f} GiB "
+            f"needed, {free / 2**30:.1f} GiB free under {probe}; load fewer users or "
+            "use --data-dir on a larger disk"
+        )
 
 
 def _ledger_complete(dsn: str, schema_name: str) -> bool:
@@ -386,6 +453,7 @@ def _ledger_complete(dsn: str, schema_name: str) -> bool:
 @contextmanager
 def _stop_on_signals(stop_flag: list[int]) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into a flag the load loop checks, and restore the handlers after."""
+
     def handler(signum: int, frame: FrameType | None) -> None:
         stop_flag.append(signum)
 
@@ -401,15 +469,22 @@ def _memory_of_tree() -> int:
     me = psutil.Process()
     total = 0
     for p in [me, *me.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):  # a worker may exit between listing and reading
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
-def _run_workers(dsn: str, schema_name: str, spec: ContactsSpec, seed: int, users: int, todo: list[int],
-                 workers: int, progress: Progress, report: LoadReport) -> None:
+def _run_workers(
+    dsn: str,
+    schema_name: str,
+    spec: ContactsSpec,
+    seed: int,
+    users: int,
+    todo: list[int],
+    workers: int,
+    progress: Progress,
+    report: LoadReport,
+) -> None:
     started = time.perf_counter()
     nproc = max(1, min(workers, len(todo)))
     progress.phase("load", total_rows=None)
@@ -424,9 +499,18 @@ def _run_workers(dsn: str, schema_name: str, spec: ContactsSpec, seed: int, user
         tasks.put(c)
     for _ in range(nproc):
         tasks.put(None)
-    config = worker.WorkerConfig(dsn=dsn, target_schema=schema_name, spec=spec.to_dict(), seed=seed, users=users)
-    procs = [ctx.Process(target=worker.run, args=(i, config, tasks, events, stop), name=f"pgbulk-worker-{i}",
-                         daemon=True) for i in range(nproc)]
+    config = worker.WorkerConfig(
+        dsn=dsn, target_schema=schema_name, spec=spec.to_dict(), seed=seed, users=users
+    )
+    procs = [
+        ctx.Process(
+            target=worker.run,
+            args=(i, config, tasks, events, stop),
+            name=f"pgbulk-worker-{i}",
+            daemon=True,
+        )
+        for i in range(nproc)
+    ]
     signals: list[int] = []
     finished: set[int] = set()
     error: str | None = None
@@ -461,7 +545,14 @@ def _run_workers(dsn: str, schema_name: str, spec: ContactsSpec, seed: int, user
             elif kind == "retry":
                 _, wid, chunk, attempt, reason, delay = event
                 report.retries += 1
-                log.warning("worker %d: chunk %d failed (%s); retry %d in %.1f s", wid, chunk, reason, attempt, delay)
+                log.warning(
+                    "worker %d: chunk %d failed (%s); retry %d in %.1f s",
+                    wid,
+                    chunk,
+                    reason,
+                    attempt,
+                    delay,
+                )
             elif kind == "error":
                 error = f"worker {event[1]}: {event[2]}"
             elif kind == "done":
@@ -479,11 +570,15 @@ def _run_workers(dsn: str, schema_name: str, spec: ContactsSpec, seed: int, user
     peak = max(peak, _memory_of_tree())
     report.peak_memory_bytes = max(report.peak_memory_bytes, peak)
     report.seconds["load"] = time.perf_counter() - started
-    resume = (f"{report.chunks_loaded + report.chunks_already_loaded} chunks are committed and kept; "
-              f"resume with the same options and --if-exists resume")
+    resume = (
+        f"{report.chunks_loaded + report.chunks_already_loaded} chunks are committed and kept; "
+        f"resume with the same options and --if-exists resume"
+    )
     if signals:
         name = signal.Signals(signals[0]).name
-        raise LoadInterrupted(f"interrupted by {name}: the chunks in flight were rolled back. {resume}")
+        raise LoadInterrupted(
+            f"interrupted by {name}: the chunks in flight were rolled back. {resume}"
+        )
     if error is not None:
         raise LoadFailed(f"{error}. {resume}")
     if remaining > 0:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 # autovacuum would compete with the load for the same cores) and reset after ANALYZE.
 CREATE_TABLES = {
     "users": "CREATE TABLE users (id uuid NOT NULL DEFAULT gen_random_uuid(), name text NOT NULL)"
-             " WITH (autovacuum_enabled = false)",
+    " WITH (autovacuum_enabled = false)",
     "emails": "CREATE TABLE emails (id uuid NOT NULL DEFAULT gen_random_uuid(), user_id uuid NOT NULL,"
-              " email text NOT NULL) WITH (autovacuum_enabled = false)",
+    " email text NOT NULL) WITH (autovacuum_enabled = false)",
     "phone_numbers": "CREATE TABLE phone_numbers (id uuid NOT NULL DEFAULT gen_random_uuid(),"
-                     " user_id uuid NOT NULL, phone_number text NOT NULL) WITH (autovacuum_enabled = false)",
+    " user_id uuid NOT NULL, phone_number text NOT NULL) WITH (autovacuum_enabled = false)",
 }
 
 COLUMNS = {
@@ -52,31 +52,78 @@ class Step:
 # lock on the referenced table that does not conflict with itself, so both children
 # validate at the same time, where ADD FOREIGN KEY would serialise them on users.
 POST_LOAD: tuple[Step, ...] = (
-    Step("users_pkey", "ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY (id)", ("users",), cost=6.5),
-    Step("emails_pkey", "ALTER TABLE emails ADD CONSTRAINT emails_pkey PRIMARY KEY (id)", ("emails",), cost=9.0),
-    Step("emails_email_key", "ALTER TABLE emails ADD CONSTRAINT emails_email_key UNIQUE (email)",
-         ("emails",), cost=12.7),
-    Step("phone_numbers_pkey", "ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_pkey PRIMARY KEY (id)",
-         ("phone_numbers",), cost=7.0),
-    Step("phone_numbers_phone_number_key",
-         "ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_phone_number_key UNIQUE (phone_number)",
-         ("phone_numbers",), cost=23.2),
-    Step("emails_user_id_fkey",
-         "ALTER TABLE emails ADD CONSTRAINT emails_user_id_fkey FOREIGN KEY (user_id)"
-         " REFERENCES users (id) ON DELETE CASCADE NOT VALID",
-         ("emails", "users"), after=("users_pkey",), cost=0.1),
-    Step("phone_numbers_user_id_fkey",
-         "ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_user_id_fkey FOREIGN KEY (user_id)"
-         " REFERENCES users (id) ON DELETE CASCADE NOT VALID",
-         ("phone_numbers", "users"), after=("users_pkey",), cost=0.1),
-    Step("validate emails_user_id_fkey", "ALTER TABLE emails VALIDATE CONSTRAINT emails_user_id_fkey",
-         ("emails",), after=("emails_user_id_fkey",), cost=9.1),
-    Step("validate phone_numbers_user_id_fkey",
-         "ALTER TABLE phone_numbers VALIDATE CONSTRAINT phone_numbers_user_id_fkey",
-         ("phone_numbers",), after=("phone_numbers_user_id_fkey",), cost=8.9),
-    Step("emails_user_id_idx", "CREATE INDEX emails_user_id_idx ON emails (user_id)", ("emails",), cost=5.0),
-    Step("phone_numbers_user_id_idx", "CREATE INDEX phone_numbers_user_id_idx ON phone_numbers (user_id)",
-         ("phone_numbers",), cost=5.0),
+    Step(
+        "users_pkey",
+        "ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY (id)",
+        ("users",),
+        cost=6.5,
+    ),
+    Step(
+        "emails_pkey",
+        "ALTER TABLE emails ADD CONSTRAINT emails_pkey PRIMARY KEY (id)",
+        ("emails",),
+        cost=9.0,
+    ),
+    Step(
+        "emails_email_key",
+        "ALTER TABLE emails ADD CONSTRAINT emails_email_key UNIQUE (email)",
+        ("emails",),
+        cost=12.7,
+    ),
+    Step(
+        "phone_numbers_pkey",
+        "ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_pkey PRIMARY KEY (id)",
+        ("phone_numbers",),
+        cost=7.0,
+    ),
+    Step(
+        "phone_numbers_phone_number_key",
+        "ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_phone_number_key UNIQUE (phone_number)",
+        ("phone_numbers",),
+        cost=23.2,
+    ),
+    Step(
+        "emails_user_id_fkey",
+        "ALTER TABLE emails ADD CONSTRAINT emails_user_id_fkey FOREIGN KEY (user_id)"
+        " REFERENCES users (id) ON DELETE CASCADE NOT VALID",
+        ("emails", "users"),
+        after=("users_pkey",),
+        cost=0.1,
+    ),
+    Step(
+        "phone_numbers_user_id_fkey",
+        "ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_user_id_fkey FOREIGN KEY (user_id)"
+        " REFERENCES users (id) ON DELETE CASCADE NOT VALID",
+        ("phone_numbers", "users"),
+        after=("users_pkey",),
+        cost=0.1,
+    ),
+    Step(
+        "validate emails_user_id_fkey",
+        "ALTER TABLE emails VALIDATE CONSTRAINT emails_user_id_fkey",
+        ("emails",),
+        after=("emails_user_id_fkey",),
+        cost=9.1,
+    ),
+    Step(
+        "validate phone_numbers_user_id_fkey",
+        "ALTER TABLE phone_numbers VALIDATE CONSTRAINT phone_numbers_user_id_fkey",
+        ("phone_numbers",),
+        after=("phone_numbers_user_id_fkey",),
+        cost=8.9,
+    ),
+    Step(
+        "emails_user_id_idx",
+        "CREATE INDEX emails_user_id_idx ON emails (user_id)",
+        ("emails",),
+        cost=5.0,
+    ),
+    Step(
+        "phone_numbers_user_id_idx",
+        "CREATE INDEX phone_numbers_user_id_idx ON phone_numbers (user_id)",
+        ("phone_numbers",),
+        cost=5.0,
+    ),
 )
 
 ANALYZE: tuple[Step, ...] = tuple(

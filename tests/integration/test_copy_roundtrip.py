@@ -25,13 +25,26 @@ def test_buffers_load_and_read_back_equal(db_dsn: str, uuid_version: int) -> Non
 
         expected_users, expected_emails, expected_phones = [], [], []
         for c in ds:
-            expected_users += [(uuid.UUID(bytes=i.tobytes()), n) for i, n in
-                               zip(c.user_ids, c.user_names.to_list(), strict=True)]
-            expected_emails += [(uuid.UUID(bytes=i.tobytes()), uuid.UUID(bytes=u.tobytes()), e) for i, u, e in
-                                zip(c.email_ids, c.email_user_ids, c.emails.to_list(), strict=True)]
-            expected_phones += [(uuid.UUID(bytes=i.tobytes()), uuid.UUID(bytes=u.tobytes()), p) for i, u, p in
-                                zip(c.phone_ids, c.phone_user_ids, c.phone_numbers.to_list(), strict=True)]
-        assert conn.execute("SELECT id, name FROM users ORDER BY id").fetchall() == sorted(expected_users)
-        assert conn.execute("SELECT id, user_id, email FROM emails ORDER BY id").fetchall() == sorted(expected_emails)
-        assert (conn.execute("SELECT id, user_id, phone_number FROM phone_numbers ORDER BY id").fetchall()
-                == sorted(expected_phones))
+            expected_users += [
+                (uuid.UUID(bytes=i.tobytes()), n)
+                for i, n in zip(c.user_ids, c.user_names.to_list(), strict=True)
+            ]
+            expected_emails += [
+                (uuid.UUID(bytes=i.tobytes()), uuid.UUID(bytes=u.tobytes()), e)
+                for i, u, e in zip(c.email_ids, c.email_user_ids, c.emails.to_list(), strict=True)
+            ]
+            expected_phones += [
+                (uuid.UUID(bytes=i.tobytes()), uuid.UUID(bytes=u.tobytes()), p)
+                for i, u, p in zip(
+                    c.phone_ids, c.phone_user_ids, c.phone_numbers.to_list(), strict=True
+                )
+            ]
+        assert conn.execute("SELECT id, name FROM users ORDER BY id").fetchall() == sorted(
+            expected_users
+        )
+        assert conn.execute(
+            "SELECT id, user_id, email FROM emails ORDER BY id"
+        ).fetchall() == sorted(expected_emails)
+        assert conn.execute(
+            "SELECT id, user_id, phone_number FROM phone_numbers ORDER BY id"
+        ).fetchall() == sorted(expected_phones)

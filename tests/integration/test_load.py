@@ -25,22 +25,29 @@ EXPECTED_COLUMNS = [
 EXPECTED_CONSTRAINTS = [
     ("emails", "emails_email_key", "UNIQUE (email)", True),
     ("emails", "emails_pkey", "PRIMARY KEY (id)", True),
-    ("emails", "emails_user_id_fkey", "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE", True),
+    (
+        "emails",
+        "emails_user_id_fkey",
+        "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
+        True,
+    ),
     ("phone_numbers", "phone_numbers_phone_number_key", "UNIQUE (phone_number)", True),
     ("phone_numbers", "phone_numbers_pkey", "PRIMARY KEY (id)", True),
-    ("phone_numbers", "phone_numbers_user_id_fkey",
-     "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE", True),
+    (
+        "phone_numbers",
+        "phone_numbers_user_id_fkey",
+        "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
+        True,
+    ),
     ("users", "users_pkey", "PRIMARY KEY (id)", True),
 ]
 EXPECTED_INDEXES = {
     "emails_email_key": "CREATE UNIQUE INDEX emails_email_key ON public.emails USING btree (email)",
     "emails_pkey": "CREATE UNIQUE INDEX emails_pkey ON public.emails USING btree (id)",
     "emails_user_id_idx": "CREATE INDEX emails_user_id_idx ON public.emails USING btree (user_id)",
-    "phone_numbers_phone_number_key":
-        "CREATE UNIQUE INDEX phone_numbers_phone_number_key ON public.phone_numbers USING btree (phone_number)",
+    "phone_numbers_phone_number_key": "CREATE UNIQUE INDEX phone_numbers_phone_number_key ON public.phone_numbers USING btree (phone_number)",
     "phone_numbers_pkey": "CREATE UNIQUE INDEX phone_numbers_pkey ON public.phone_numbers USING btree (id)",
-    "phone_numbers_user_id_idx":
-        "CREATE INDEX phone_numbers_user_id_idx ON public.phone_numbers USING btree (user_id)",
+    "phone_numbers_user_id_idx": "CREATE INDEX phone_numbers_user_id_idx ON public.phone_numbers USING btree (user_id)",
     "users_pkey": "CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)",
 }
 
@@ -53,8 +60,10 @@ FROM {} t
 def checksums(dsn: str, schema: str = "public") -> dict[str, tuple[int, int]]:
     """An order-independent checksum of each table's contents."""
     with psycopg.connect(dsn) as conn:
-        return {t: tuple(conn.execute(CHECKSUM.format(f'"{schema}".{t}').encode()).fetchone())  # type: ignore[misc]
-                for t in pgbulk.TABLES}
+        return {
+            t: tuple(conn.execute(CHECKSUM.format(f'"{schema}".{t}').encode()).fetchone())  # type: ignore[misc]
+            for t in pgbulk.TABLES
+        }
 
 
 def expected_rows(users: int, seed: int, spec: ContactsSpec = SMALL) -> dict[str, int]:
@@ -72,35 +81,50 @@ def test_load_builds_the_seed_schema_with_the_right_rows(db_dsn: str) -> None:
     with psycopg.connect(db_dsn) as conn:
         columns = conn.execute(
             "SELECT table_name, column_name, data_type, is_nullable, column_default"
-            " FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2").fetchall()
+            " FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2"
+        ).fetchall()
         assert columns == EXPECTED_COLUMNS
         cons = conn.execute(
             "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint"
-            " WHERE connamespace = 'public'::regnamespace AND contype <> 'n' ORDER BY 1, 2").fetchall()
+            " WHERE connamespace = 'public'::regnamespace AND contype <> 'n' ORDER BY 1, 2"
+        ).fetchall()
         assert cons == EXPECTED_CONSTRAINTS
-        indexes = dict(conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'").fetchall())
+        indexes = dict(
+            conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            ).fetchall()
+        )
         assert indexes == EXPECTED_INDEXES
-        counts = dict(conn.execute(
-            "SELECT 'users', count(*) FROM users UNION ALL SELECT 'emails', count(*) FROM emails"
-            " UNION ALL SELECT 'phone_numbers', count(*) FROM phone_numbers").fetchall())
+        counts = dict(
+            conn.execute(
+                "SELECT 'users', count(*) FROM users UNION ALL SELECT 'emails', count(*) FROM emails"
+                " UNION ALL SELECT 'phone_numbers', count(*) FROM phone_numbers"
+            ).fetchall()
+        )
         assert counts == report.rows
         orphans = conn.execute(
             "SELECT (SELECT count(*) FROM emails e LEFT JOIN users u ON u.id = e.user_id WHERE u.id IS NULL)"
             " + (SELECT count(*) FROM phone_numbers p LEFT JOIN users u ON u.id = p.user_id"
-            " WHERE u.id IS NULL)").fetchone()
+            " WHERE u.id IS NULL)"
+        ).fetchone()
         assert orphans == (0,)
         # Statistics exist and autovacuum is back on.
-        analyzed = conn.execute("SELECT count(*) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
-                                " AND relname IN ('users', 'emails', 'phone_numbers')").fetchone()
+        analyzed = conn.execute(
+            "SELECT count(*) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            " AND relname IN ('users', 'emails', 'phone_numbers')"
+        ).fetchone()
         assert analyzed == (3,)
-        options = conn.execute("SELECT count(*) FROM pg_class WHERE relname IN ('users', 'emails',"
-                               " 'phone_numbers') AND reloptions IS NOT NULL").fetchone()
+        options = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relname IN ('users', 'emails',"
+            " 'phone_numbers') AND reloptions IS NOT NULL"
+        ).fetchone()
         assert options == (0,)
         # ON DELETE CASCADE works and uses the new index.
         victim = conn.execute("SELECT user_id FROM emails LIMIT 1").fetchone()
         conn.execute("DELETE FROM users WHERE id = %s", victim)
-        assert conn.execute("SELECT count(*) FROM emails WHERE user_id = %s", victim).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM emails WHERE user_id = %s", victim
+        ).fetchone() == (0,)
         conn.rollback()
         ledger = conn.execute("SELECT state, seed, users, chunks FROM pgbulk.datasets").fetchone()
         assert ledger == ("complete", 5, 2_500, 3)

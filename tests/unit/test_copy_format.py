@@ -38,7 +38,10 @@ def python_rows(chunk: pgbulk.ContactsChunk, table: str) -> list[tuple[bytes | N
     if table == "emails":
         ids = iter(chunk.email_ids)
         for u, k in zip(users, chunk.email_counts, strict=True):
-            rows += [(next(ids).tobytes(), u.bytes, f"user{u}_{n}@example.com".encode()) for n in range(k)]
+            rows += [
+                (next(ids).tobytes(), u.bytes, f"user{u}_{n}@example.com".encode())
+                for n in range(k)
+            ]
     else:
         ids, phones = iter(chunk.phone_ids), iter(chunk.phone_numbers.to_list())
         for u, k in zip(users, chunk.phone_counts, strict=True):
@@ -62,7 +65,9 @@ def test_golden_stream_of_a_tiny_dataset() -> None:
     """
     ds = pgbulk.contacts(3, seed=1, chunk_users=2)
     dump = "".join(
-        f"# chunk {c.index} {t}\n{bytes(c.copy_buffer(t)).hex()}\n" for c in ds for t in pgbulk.TABLES
+        f"# chunk {c.index} {t}\n{bytes(c.copy_buffer(t)).hex()}\n"
+        for c in ds
+        for t in pgbulk.TABLES
     )
     assert dump == (GOLDEN / "contacts-seed1-users3-chunk2.hex").read_text()
 

@@ -14,7 +14,9 @@ import pgbulk
 from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.generate import truncated_zipf_pmf
 
-EMAIL = re.compile(r"user([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})_(\d+)@example\.com")
+EMAIL = re.compile(
+    r"user([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})_(\d+)@example\.com"
+)
 PHONE = re.compile(r"\d{16}")
 
 
@@ -26,11 +28,16 @@ def test_formats_follow_the_seed() -> None:
     ds = pgbulk.contacts(2_500, seed=3, chunk_users=1_000)
     for chunk in ds:
         names = chunk.user_names.to_list()
-        assert names == [f"User {i}" for i in range(chunk.first_user + 1, chunk.first_user + 1 + chunk.user_count)]
+        assert names == [
+            f"User {i}"
+            for i in range(chunk.first_user + 1, chunk.first_user + 1 + chunk.user_count)
+        ]
         owners = [str(uuid.UUID(bytes=b.tobytes())) for b in chunk.user_ids]
         emails = chunk.emails.to_list()
         seq: dict[str, int] = {}
-        for email, owner_row, user_id in zip(emails, chunk.email_owner_rows, chunk.email_user_ids, strict=True):
+        for email, owner_row, user_id in zip(
+            emails, chunk.email_owner_rows, chunk.email_user_ids, strict=True
+        ):
             m = EMAIL.fullmatch(email)
             assert m, email
             assert m.group(1) == owners[owner_row] == str(uuid.UUID(bytes=user_id.tobytes()))
