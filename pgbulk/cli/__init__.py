@@ -12,6 +12,7 @@ import sys
 import click
 
 from pgbulk import __version__
+from pgbulk.cli.events import events_group, relay_command
 from pgbulk.cli.export import export_command
 from pgbulk.cli.load import finalize_command, load_command, resume_command
 from pgbulk.cli.server import server_group
@@ -32,6 +33,8 @@ cli.add_command(resume_command)
 cli.add_command(finalize_command)
 cli.add_command(server_group)
 cli.add_command(export_command)
+cli.add_command(events_group)
+cli.add_command(relay_command)
 
 
 def main(argv: list[str] | None = None) -> None:
