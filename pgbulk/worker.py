@@ -113,6 +113,10 @@ class _Loader:
             config.users, seed=config.seed, spec=ContactsSpec.from_dict(config.spec)
         )
         self.conn: psycopg.Connection | None = None
+        # Workers start on different tables so that two sessions rarely extend the same
+        # table at once (each extension takes that table's relation extension lock).
+        shift = worker_id % len(TABLES)
+        self.table_order = TABLES[shift:] + TABLES[:shift]
         self.copy_sql = {
             t: sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(
                 sql.Identifier(config.target_schema, t)
@@ -150,12 +154,17 @@ class _Loader:
             ready.put(e)
 
     def _connect(self) -> psycopg.Connection:
+        # Autocommit, so that the only transactions are the chunks' own (conn.transaction()):
+        # a stray read, such as the ledger check after a reconnect, would otherwise open an
+        # implicit transaction that turns the next chunk's into a savepoint, never committed.
         conn = psycopg.connect(
-            self.config.dsn, application_name=f"pgbulk worker {self.worker_id}", connect_timeout=10
+            self.config.dsn,
+            application_name=f"pgbulk worker {self.worker_id}",
+            connect_timeout=10,
+            autocommit=True,
         )
         for key, value in self.config.settings.items():
             conn.execute("SELECT set_config(%s, %s, false)", (key, value))
-        conn.commit()
         return conn
 
     def _load_with_retries(self, chunk: EncodedChunk) -> None:
@@ -208,7 +217,7 @@ class _Loader:
 
     def _load(self, conn: psycopg.Connection, chunk: EncodedChunk) -> None:
         with conn.transaction(), conn.cursor() as cur:
-            for table in TABLES:
+            for table in self.table_order:
                 with cur.copy(self.copy_sql[table]) as copy:
                     copy.write(chunk.buffers[table])
             cur.execute(

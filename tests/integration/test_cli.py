@@ -135,6 +135,10 @@ def test_server_lifecycle(tmp_path: Path, pg_bin: str | None) -> None:
             assert conn.execute(
                 "SELECT current_database(), current_setting('listen_addresses')"
             ).fetchone() == ("pgbulk", "")
+            # pgbulk's own server is a load target: no checksums (see EmbeddedServer._initdb), C collation.
+            assert conn.execute(
+                "SELECT current_setting('data_checksums'), datcollate FROM pg_database WHERE datname = 'pgbulk'"
+            ).fetchone() == ("off", "C")
         loaded = pgbulk("load", "--users", "200", "--json", *extra)
         assert loaded.returncode == 0, loaded.stderr
         assert json.loads(loaded.stdout)["rows"]["users"] == 200
