@@ -1,0 +1,183 @@
+"""The ingest ceiling: the dataset pre-written as binary COPY files the server reads itself.
+
+``COPY ... FROM 'file' (FORMAT binary)`` has no client, no network and no generation
+in the way: what it costs is what the server needs to ingest the rows. The files are
+written with pgbulk's own encoder, so they hold exactly the rows pgbulk loads. Each
+table is split into ``parts`` files of half the rows each (every chunk is cut in two),
+so two sessions can share the work evenly at any size; one session reads both parts in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from pgbulk import copy_format
+from pgbulk.copy_format import HEADER, TRAILER, Column
+from pgbulk.datasets import TABLES, Contacts
+from pgbulk.generate import Text
+from pgbulk.schema import CREATE_TABLES
+
+
+class ServerCannotRead(Exception):
+    """The server cannot open the files: it runs elsewhere, or lacks the privilege."""
+
+
+@dataclass
+class CeilingFiles:
+    """Binary COPY files of one dataset: ``paths[table][part]``."""
+
+    directory: Path
+    paths: dict[str, list[Path]] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.stat().st_size for ps in self.paths.values() for p in ps)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _slice(column: Column, start: int, stop: int) -> Column:
+    def cut(t: Text) -> Text:
+        if t.chars.shape[0] == 1:  # a constant broadcast over every row
+            return t
+        return Text(t.chars[start:stop], None if t.lengths is None else t.lengths[start:stop])
+
+    if isinstance(column, Text):
+        return cut(column)
+    return [p if isinstance(p, bytes) else cut(p) for p in column]
+
+
+def write_files(
+    dataset: Contacts, parent: str | Path | None = None, parts: int = 2
+) -> CeilingFiles:
+    """Write the dataset's tables as ``parts`` binary COPY files each, readable by any user.
+
+    The directory is 0755 and the files 0644: the server usually runs as another
+    system user (pgbulk's embedded server runs as ``pgbulk`` when we are root).
+    """
+    started = time.perf_counter()
+    directory = Path(tempfile.mkdtemp(prefix="pgbulk-ceiling-", dir=parent))
+    directory.chmod(0o755)
+    files = CeilingFiles(
+        directory,
+        {t: [directory / f"{t}.{p}.copy" for p in range(parts)] for t in TABLES},
+        dict.fromkeys(TABLES, 0),
+    )
+    handles = {(t, p): path.open("wb") for t in TABLES for p, path in enumerate(files.paths[t])}
+    try:
+        for f in handles.values():
+            f.write(HEADER)
+        for chunk in dataset:
+            for table in TABLES:
+                columns, n = chunk.columns(table), chunk.rows(table)
+                files.rows[table] += n
+                for p in range(parts):
+                    start, stop = p * n // parts, (p + 1) * n // parts
+                    if stop > start:
+                        stream = copy_format.encode([_slice(c, start, stop) for c in columns])
+                        handles[table, p].write(stream[len(HEADER) : len(stream) - len(TRAILER)])
+        for f in handles.values():
+            f.write(TRAILER)
+    finally:
+        for f in handles.values():
+            f.close()
+    for paths in files.paths.values():
+        for path in paths:
+            path.chmod(0o644)
+    files.seconds = time.perf_counter() - started
+    return files
+
+
+def check_readable(dsn: str, files: CeilingFiles) -> None:
+    """Ask the server to stat one file: the ceiling is only possible when it can."""
+    path = str(files.paths[TABLES[0]][0])
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_stat_file(%s)", (path,))
+    except psycopg.Error as e:
+        reason = " ".join(str(e).split())
+        raise ServerCannotRead(
+            f"the server cannot read {path} ({reason}): server-side COPY needs a server on this machine, "
+            "a role with pg_read_server_files, and --files-dir on a path the server's user can read"
+        ) from None
+
+
+def copy_from_files(dsn: str, files: CeilingFiles, *, sessions: int, freeze: bool = False) -> float:
+    """Load every file with server-side COPY; seconds from the first COPY to the last commit.
+
+    Each session commits one transaction per table, with ``synchronous_commit=off``.
+    With ``freeze``, a single session creates each table in its load transaction and
+    copies with FREEZE: rows are written frozen (no hint-bit rewrite on first read),
+    and under ``wal_level=minimal`` without WAL. Otherwise the tables must exist.
+    """
+    parts = len(next(iter(files.paths.values())))
+    if freeze and sessions != 1:
+        raise ValueError(
+            "COPY FREEZE needs the table created in the loading transaction: one session"
+        )
+    if parts % sessions:
+        raise ValueError(f"{parts} files per table do not split over {sessions} sessions")
+    per_session = parts // sessions
+    plans = [
+        [(t, files.paths[t][s * per_session : (s + 1) * per_session]) for t in TABLES]
+        for s in range(sessions)
+    ]
+    conns = [
+        psycopg.connect(dsn, autocommit=True, application_name=f"ceiling {s}")
+        for s in range(sessions)
+    ]
+    errors: list[BaseException] = []
+    start = threading.Barrier(sessions + 1)
+
+    def session(conn: psycopg.Connection, plan: Sequence[tuple[str, list[Path]]]) -> None:
+        try:
+            conn.execute("SET synchronous_commit = off")
+            start.wait()
+            for table, paths in plan:
+                with conn.transaction():
+                    if freeze:
+                        conn.execute(CREATE_TABLES[table].encode())
+                    for path in paths:
+                        conn.execute(
+                            sql.SQL("COPY {} FROM {} (FORMAT binary{})").format(
+                                sql.Identifier(table),
+                                sql.Literal(str(path)),
+                                sql.SQL(", FREEZE" if freeze else ""),
+                            )
+                        )
+        except BaseException as e:
+            errors.append(e)
+            start.abort()
+
+    threads = [
+        threading.Thread(target=session, args=(c, p)) for c, p in zip(conns, plans, strict=True)
+    ]
+    try:
+        for t in threads:
+            t.start()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            start.wait()
+        began = time.perf_counter()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - began
+    finally:
+        for c in conns:
+            c.close()
+    if errors:
+        raise errors[0]
+    return seconds

@@ -1,0 +1,320 @@
+"""pgbulk against every other way to load the same data: one server, one run.
+
+    python -m benchmarks.compare --users 1M [--dsn DSN] [--methods pgbulk-2,copy-file-2,...]
+
+Each method loads the ``contacts`` dataset into a fresh database of the same server,
+then the same constraints and ANALYZE are built (where the method leaves bare
+tables), timed apart. Prints seconds, rows/s and the ratio to pgbulk per phase, and
+writes ``compare-<users>.{json,md,png}`` under ``--out``.
+
+The slow client-side methods run on fewer users and are extrapolated linearly to the
+requested size (labelled so): extrapolation flatters them, since index builds are
+n log n and per-row inserts slow down as indexes outgrow memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.methods import METHODS, PHASES, Context, MethodFailed, MethodSkipped, dataset_rows
+from benchmarks.target import DEFAULT_DATA_DIR, BenchServer, machine, open_server
+from pgbulk import dsn as dsns
+from pgbulk.cli.options import parse_count
+
+BASELINE = "pgbulk-2"
+BUSY_LOAD_AVERAGE = 0.5
+
+
+@dataclass
+class Line:
+    """One method at the requested size. ``seconds`` are extrapolated when it ran on fewer users."""
+
+    name: str
+    label: str
+    status: str  # ok | skipped | failed
+    reason: str = ""
+    ran_users: int = 0
+    rows: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    measured_seconds: dict[str, float] = field(default_factory=dict)
+    measured_rows: dict[str, int] = field(default_factory=dict)
+    extrapolated: bool = False
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    peak_memory_bytes: int | None = None
+    database_size_bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def load_rate(self) -> float:
+        load = self.seconds.get("load", 0.0)
+        return self.rows / load if load > 0 else 0.0
+
+
+@dataclass
+class Check:
+    """One of the acceptance criteria of the loader (issue 3), measured in this run."""
+
+    what: str
+    value: float
+    target: str
+    passed: bool
+
+
+@dataclass
+class Comparison:
+    users: int
+    seed: int
+    dataset_rows: dict[str, int]
+    server: dict[str, Any]
+    machine_before: dict[str, Any]
+    load_average_after: list[float] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    started_at: str = ""
+    seconds: float = 0.0
+
+    def line(self, name: str) -> Line | None:
+        return next((ln for ln in self.lines if ln.name == name and ln.ok), None)
+
+    def ratio(self, line: Line, phase: str) -> float | None:
+        """How many times pgbulk's time this method takes for a phase (>1: slower than pgbulk)."""
+        base = self.line(BASELINE)
+        if base is None or not line.ok or phase not in line.seconds or not base.seconds.get(phase):
+            return None
+        return line.seconds[phase] / base.seconds[phase]
+
+    @property
+    def busy(self) -> bool:
+        return (
+            max([float(self.machine_before["load_average"][0]), *self.load_average_after[:1]])
+            > BUSY_LOAD_AVERAGE
+        )
+
+    def checks(self) -> list[Check]:
+        found: list[Check] = []
+        for workers in (2, 1):
+            ours, ceiling = self.line(f"pgbulk-{workers}"), self.line(f"copy-file-{workers}")
+            if ours and ceiling:
+                value = ours.load_rate / ceiling.load_rate
+                found.append(
+                    Check(
+                        f"pgbulk-{workers} load rows/s / copy-file-{workers} load rows/s "
+                        f"({workers} connection(s) each)",
+                        value,
+                        ">= 0.80",
+                        value >= 0.80,
+                    )
+                )
+        ours = self.line(BASELINE)
+        sql_lines = [
+            ln for ln in (self.line("insert-select-1"), self.line("insert-select-2")) if ln
+        ]
+        if ours and sql_lines:
+            best = min(sql_lines, key=lambda ln: ln.seconds["load"])
+            value = best.seconds["load"] / ours.seconds["load"]
+            found.append(
+                Check(
+                    f"{best.name} load s / pgbulk-2 load s (the faster INSERT ... SELECT)",
+                    value,
+                    ">= 4",
+                    value >= 4,
+                )
+            )
+        ceiling = self.line("copy-file-2")
+        if ours and ceiling:
+            value = ours.seconds["total"] / ceiling.seconds["total"]
+            found.append(
+                Check(
+                    "pgbulk-2 total s / copy-file-2 total s (file COPY + the same constraints and ANALYZE)",
+                    value,
+                    "<= 1.15",
+                    value <= 1.15,
+                )
+            )
+        if ours and ours.peak_memory_bytes:
+            gib = ours.peak_memory_bytes / 2**30
+            found.append(
+                Check("pgbulk-2 peak memory of all its processes, GiB", gib, "< 1", gib < 1)
+            )
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["busy"] = self.busy
+        data["checks"] = [asdict(c) for c in self.checks()]
+        for line, out in zip(self.lines, data["lines"], strict=True):
+            out["load_rows_per_second"] = round(line.load_rate)
+            out["ratio_to_pgbulk"] = {p: self.ratio(line, p) for p in PHASES}
+        return data
+
+
+def scale_for(name: str, users: int, reduced_users: int, original_users: int) -> int:
+    scale = METHODS[name].scale
+    if scale == "reduced":
+        return min(users, reduced_users)
+    if scale == "original":
+        return min(users, original_users)
+    return users
+
+
+def measure(
+    server: BenchServer,
+    ctx: Context,
+    name: str,
+    users: int,
+    ran_users: int,
+    full_rows: dict[str, int],
+) -> Line:
+    """Run one method in a fresh database; scale its seconds to ``users`` if it ran on fewer."""
+    method = METHODS[name]
+    line = Line(name, method.label, "ok", ran_users=ran_users)
+    server.checkpoint()
+    try:
+        with server.fresh_database(f"pgbulk_bench_{name.replace('-', '_')}") as dsn:
+            outcome = method.run(ctx, dsn, ran_users)
+    except MethodSkipped as e:
+        line.status, line.reason = "skipped", str(e)
+        return line
+    except Exception as e:  # one failing method must not lose the others' figures
+        line.status, line.reason = "failed", " ".join(str(e).split()) or type(e).__name__
+        if not isinstance(e, MethodFailed):
+            traceback.print_exc(file=sys.stderr)
+        return line
+    line.measured_seconds = outcome.seconds
+    line.measured_rows = outcome.rows
+    line.step_seconds = outcome.step_seconds
+    line.peak_memory_bytes = outcome.peak_memory_bytes
+    line.database_size_bytes = outcome.database_size_bytes
+    line.notes = outcome.notes
+    if ran_users < users:
+        factor = sum(full_rows.values()) / outcome.total_rows
+        line.extrapolated = True
+        line.rows = sum(full_rows.values())
+        line.seconds = {p: s * factor for p, s in outcome.seconds.items()}
+        line.notes.append(
+            f"ran on {ran_users:,} users ({outcome.total_rows:,} rows); seconds extrapolated "
+            f"x{factor:.1f} to {users:,} users"
+        )
+    else:
+        line.rows = outcome.total_rows
+        line.seconds = dict(outcome.seconds)
+    return line
+
+
+def run(args: argparse.Namespace) -> Comparison:
+    names = args.methods
+    with open_server(args.dsn, args.data_dir, args.pg_bin) as server:
+        ctx = Context(seed=args.seed, pgbench=server.pgbench(), files_parent=args.files_dir)
+        full_rows = dataset_rows(ctx.dataset(args.users))
+        comparison = Comparison(
+            users=args.users,
+            seed=args.seed,
+            dataset_rows=full_rows,
+            server={
+                "target": dsns.redact(server.dsn),
+                "embedded": server.embedded is not None,
+                "version": server.version,
+                "settings": server.settings(),
+                "pgbench": str(ctx.pgbench) if ctx.pgbench else None,
+            },
+            machine_before=machine(),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        if comparison.machine_before["load_average"][0] > BUSY_LOAD_AVERAGE:
+            print(
+                f"warning: load average {comparison.machine_before['load_average'][0]} at the start: "
+                "the machine is busy, figures are not final",
+                file=sys.stderr,
+            )
+        started = time.perf_counter()
+        try:
+            for i, name in enumerate(names, start=1):
+                ran = scale_for(name, args.users, args.reduced_users, args.original_users)
+                print(f"[{i}/{len(names)}] {name}: {ran:,} users ...", file=sys.stderr, flush=True)
+                line = measure(server, ctx, name, args.users, ran, full_rows)
+                comparison.lines.append(line)
+                print(f"    {report.line_summary(line)}", file=sys.stderr, flush=True)
+        finally:
+            ctx.close()
+        comparison.seconds = time.perf_counter() - started
+        comparison.load_average_after = [round(x, 2) for x in os.getloadavg()]
+    return comparison
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--users", type=parse_count, default=parse_count("1M"), help="users to load (1M, 250k)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dsn",
+        help="the server to use (default: the embedded server in --data-dir); "
+        "PGBULK_DSN works too. One database per method is created and dropped",
+    )
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="embedded server directory")
+    parser.add_argument(
+        "--pg-bin", help="PostgreSQL bin directory for the embedded server (default: the wheel)"
+    )
+    parser.add_argument(
+        "--methods",
+        type=lambda s: [m.strip() for m in s.split(",") if m.strip()],
+        default=list(METHODS),
+        help=f"comma-separated, in order (default: all): {', '.join(METHODS)}",
+    )
+    parser.add_argument(
+        "--reduced-users",
+        type=parse_count,
+        default=parse_count("100k"),
+        help="users for executemany and write-row, extrapolated to --users (default 100k)",
+    )
+    parser.add_argument(
+        "--original-users",
+        type=parse_count,
+        default=parse_count("20k"),
+        help="users for the original's per-row INSERTs, extrapolated (default 20k)",
+    )
+    parser.add_argument(
+        "--files-dir",
+        type=Path,
+        help="where to write the ceiling's COPY files: a directory "
+        "the server's system user can read (default: a new directory under /tmp)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results", help="results directory"
+    )
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    args.dsn = args.dsn or os.environ.get("PGBULK_DSN")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    comparison = run(args)
+    print(report.comparison_markdown(comparison))
+    written = report.write_comparison(comparison, args.out)
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 1 if any(ln.status == "failed" for ln in comparison.lines) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,576 @@
+"""Every way of loading the contacts data that the comparison measures, pgbulk included.
+
+A method loads into the fresh, empty database it is given and returns an
+:class:`Outcome`: rows per table and seconds per phase, at the size it ran. Wherever
+the method leaves bare tables, the constraints and ANALYZE are then built by the same
+statements, scheduler, connection count and session settings that pgbulk uses
+(:func:`finalize`), timed apart.
+
+Each baseline is written the way its best users would write it: ``synchronous_commit
+= off`` on every loading session except the original's (it never set it), rows built
+before the clock starts (the client-side methods get their Python tuples for free, the
+ceiling its files), parallel sessions where the method allows it. pgbulk's own load
+phase, by contrast, includes generating and encoding every row and starting its
+worker processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from benchmarks.ceiling import CeilingFiles, check_readable, copy_from_files, write_files
+from pgbulk import constraints, schema
+from pgbulk.datasets import TABLES, Contacts, ContactsChunk
+from pgbulk.generate import truncated_zipf_pmf
+from pgbulk.spec import ContactsSpec
+
+PHASES = ("load", "constraints", "analyze", "total")
+
+# What pgbulk.load.finalize uses with the default 2 workers: jobs = min(max(workers, 2), 3).
+CONSTRAINT_JOBS = 2
+ANALYZE_JOBS = 3
+CONSTRAINT_SETTINGS = {"synchronous_commit": "off", "maintenance_work_mem": "1GB"}
+LOAD_SETTINGS = "SET synchronous_commit = off"
+
+ORIGINAL_COMMIT_USERS = 10_000  # the original committed every 10,000 users
+EXECUTEMANY_BATCH = 10_000
+
+INSERT = {
+    "users": "INSERT INTO users (id, name) VALUES (%s, %s)",
+    "emails": "INSERT INTO emails (id, user_id, email) VALUES (%s, %s, %s)",
+    "phone_numbers": "INSERT INTO phone_numbers (id, user_id, phone_number) VALUES (%s, %s, %s)",
+}
+COPY_TYPES = {
+    "users": ["uuid", "text"],
+    "emails": ["uuid", "uuid", "text"],
+    "phone_numbers": ["uuid", "uuid", "text"],
+}
+
+
+class MethodSkipped(Exception):
+    """The method cannot run against this server (the reason says why)."""
+
+
+class MethodFailed(Exception):
+    """The method ran and failed."""
+
+
+@dataclass
+class Outcome:
+    """What one method did, at the number of users it ran."""
+
+    method: str
+    users: int
+    rows: dict[str, int]
+    seconds: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    peak_memory_bytes: int | None = None
+    database_size_bytes: int | None = None
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+@dataclass
+class Context:
+    """What every method of one comparison shares: the dataset and its pre-written files."""
+
+    seed: int = 0
+    spec: ContactsSpec = field(default_factory=ContactsSpec)
+    pgbench: Path | None = None
+    files_parent: Path | None = None
+    _files: CeilingFiles | None = None
+
+    def dataset(self, users: int) -> Contacts:
+        return Contacts(users, seed=self.seed, spec=self.spec)
+
+    def ceiling_files(self, users: int) -> CeilingFiles:
+        """The dataset as binary COPY files, written once and shared by the ceiling methods."""
+        if self._files is None or self._files.rows["users"] != users:
+            self.close()
+            self._files = write_files(self.dataset(users), self.files_parent)
+        return self._files
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.remove()
+            self._files = None
+
+
+# ---------------------------------------------------------------------- shared steps
+
+
+def create_tables(dsn: str, steps: Sequence[schema.Step] = ()) -> None:
+    """pgbulk's bare tables, and optionally some post-load steps right away (on empty tables)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for ddl in schema.CREATE_TABLES.values():
+            conn.execute(ddl.encode())
+        for step in steps:
+            for statement in step.sql.split("; "):
+                conn.execute(statement.encode())
+
+
+def finalize(dsn: str) -> tuple[float, float, dict[str, float]]:
+    """pgbulk's constraint and ANALYZE steps, as pgbulk runs them: seconds of each phase, and per step.
+
+    Steps already in the catalog are skipped (the original's tables have their
+    constraints from the start).
+    """
+    started = time.perf_counter()
+    steps = constraints.run_steps(
+        dsn, "public", schema.POST_LOAD, jobs=CONSTRAINT_JOBS, settings=CONSTRAINT_SETTINGS
+    )
+    built = time.perf_counter()
+    steps.update(
+        constraints.run_steps(
+            dsn, "public", schema.ANALYZE, jobs=ANALYZE_JOBS, settings=CONSTRAINT_SETTINGS
+        )
+    )
+    return built - started, time.perf_counter() - built, steps
+
+
+def count_rows(dsn: str, tables: Sequence[str] = TABLES) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for t in tables:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))
+            ).fetchone()
+            counted[t] = int(row[0]) if row else 0
+    return counted
+
+
+def database_size(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
+
+
+def _finished(
+    method: str, dsn: str, users: int, load_s: float, notes: list[str] | None = None
+) -> Outcome:
+    rows = count_rows(dsn)
+    constraints_s, analyze_s, steps = finalize(dsn)
+    seconds = {
+        "load": load_s,
+        "constraints": constraints_s,
+        "analyze": analyze_s,
+        "total": load_s + constraints_s + analyze_s,
+    }
+    return Outcome(
+        method, users, rows, seconds, notes or [], steps, database_size_bytes=database_size(dsn)
+    )
+
+
+def _uuids(matrix: np.ndarray[Any, np.dtype[np.uint8]]) -> list[uuid.UUID]:
+    data = matrix.tobytes()
+    return [uuid.UUID(bytes=data[i : i + 16]) for i in range(0, len(data), 16)]
+
+
+def python_rows(chunk: ContactsChunk) -> dict[str, list[tuple[Any, ...]]]:
+    """A chunk's rows as Python tuples, the input of the client-side methods."""
+    return {
+        "users": list(zip(_uuids(chunk.user_ids), chunk.user_names.to_list(), strict=True)),
+        "emails": list(
+            zip(
+                _uuids(chunk.email_ids),
+                _uuids(chunk.email_user_ids),
+                chunk.emails.to_list(),
+                strict=True,
+            )
+        ),
+        "phone_numbers": list(
+            zip(
+                _uuids(chunk.phone_ids),
+                _uuids(chunk.phone_user_ids),
+                chunk.phone_numbers.to_list(),
+                strict=True,
+            )
+        ),
+    }
+
+
+def _in_parallel(dsn: str, sessions: int, work: Callable[[psycopg.Connection, int], None]) -> float:
+    """Run ``work(conn, session)`` on ``sessions`` connections at once; seconds from start to last end."""
+    conns = [psycopg.connect(dsn, autocommit=True) for _ in range(sessions)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(sessions + 1)
+
+    def run(conn: psycopg.Connection, i: int) -> None:
+        try:
+            conn.execute(LOAD_SETTINGS)
+            barrier.wait()
+            work(conn, i)
+        except BaseException as e:
+            errors.append(e)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(c, i)) for i, c in enumerate(conns)]
+    try:
+        for t in threads:
+            t.start()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        started = time.perf_counter()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - started
+    finally:
+        for c in conns:
+            c.close()
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+# ---------------------------------------------------------------------- pgbulk
+
+
+def run_pgbulk(ctx: Context, dsn: str, users: int, *, workers: int) -> Outcome:
+    """``pgbulk load --json`` in its own process, as a user runs it (its memory is its own)."""
+    spec = ctx.spec
+    options = {
+        "--users": users,
+        "--seed": ctx.seed,
+        "--workers": workers,
+        "--chunk-users": spec.chunk_users,
+        "--uuid": f"v{spec.uuid_version}",
+        "--zipf-a": repr(spec.zipf_a),
+        "--max-per-user": spec.max_per_user,
+    }
+    cmd = [sys.executable, "-m", "pgbulk.cli", "load", "--json"]
+    for flag, value in options.items():
+        cmd += [flag, str(value)]
+    # The DSN goes in the environment, never in argv: it may hold a password.
+    env = {**os.environ, "PGBULK_DSN": dsn}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise MethodFailed(
+            done.stderr.strip().splitlines()[-1]
+            if done.stderr.strip()
+            else f"pgbulk load exited with {done.returncode}"
+        )
+    report = json.loads(done.stdout)
+    seconds = {p: float(report["seconds"][p]) for p in PHASES}
+    notes = [
+        f"prepare {report['seconds'].get('prepare', 0.0):.2f} s is in the total",
+        *report["notes"],
+    ]
+    return Outcome(
+        f"pgbulk-{workers}",
+        users,
+        report["rows"],
+        seconds,
+        notes,
+        step_seconds=report["step_seconds"],
+        peak_memory_bytes=report["peak_memory_bytes"],
+        database_size_bytes=report["database_size_bytes"],
+    )
+
+
+# ---------------------------------------------------------------------- the ceiling
+
+
+def run_copy_files(
+    ctx: Context, dsn: str, users: int, *, sessions: int, freeze: bool = False
+) -> Outcome:
+    files = ctx.ceiling_files(users)
+    try:
+        check_readable(dsn, files)
+    except Exception as e:
+        raise MethodSkipped(str(e)) from None
+    if not freeze:
+        create_tables(dsn)
+    load_s = copy_from_files(dsn, files, sessions=sessions, freeze=freeze)
+    notes = [
+        f"files written beforehand in {files.seconds:.1f} s ({files.nbytes / 2**20:,.0f} MiB), not counted"
+    ]
+    return _finished(
+        "copy-freeze" if freeze else f"copy-file-{sessions}", dsn, users, load_s, notes
+    )
+
+
+# ---------------------------------------------------------------------- pure SQL
+
+# One statement per session: the users, then emails and phones of exactly those users,
+# counts drawn server-side from the truncated Zipf law (a CASE on the CDF). ``drawn`` is
+# referenced twice and volatile, so PostgreSQL materialises it: one draw per user.
+INSERT_SELECT = """
+WITH new_users AS (
+    INSERT INTO users (id, name)
+    SELECT gen_random_uuid(), 'User ' || i FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS i
+    RETURNING id
+), drawn AS (
+    SELECT id, random() AS e, random() AS p FROM new_users
+), new_emails AS (
+    INSERT INTO emails (id, user_id, email)
+    SELECT gen_random_uuid(), d.id, 'user' || d.id || '_' || n || '@example.com'
+    FROM drawn AS d, generate_series(0, {emails} - 1) AS n
+)
+INSERT INTO phone_numbers (id, user_id, phone_number)
+SELECT gen_random_uuid(), d.id, lpad(floor(random() * 1e16)::bigint::text, 16, '0')
+FROM drawn AS d, generate_series(1, {phones}) AS n
+"""
+
+
+def zipf_case(column: str, spec: ContactsSpec) -> str:
+    """``CASE WHEN column < cdf(1) THEN 1 ... ELSE kmax END`` for a uniform in [0, 1)."""
+    cdf = np.cumsum(truncated_zipf_pmf(spec.zipf_a, spec.max_per_user))[:-1]
+    whens = " ".join(f"WHEN {column} < {p!r} THEN {k}" for k, p in enumerate(cdf.tolist(), start=1))
+    return f"(CASE {whens} ELSE {spec.max_per_user} END)"
+
+
+def run_insert_select(ctx: Context, dsn: str, users: int, *, sessions: int) -> Outcome:
+    """INSERT ... SELECT generate_series / gen_random_uuid(), user ranges split over sessions.
+
+    The rows are not pgbulk's (the server draws them) but follow the same law: same
+    user count, email and phone counts within Zipf noise, same formats. Phone numbers
+    are random 16 digits as in the original (a duplicate is possible, ~0.02% of runs at
+    1M users, and would fail the UNIQUE step).
+    """
+    create_tables(dsn)
+    statement = INSERT_SELECT.format(
+        emails=zipf_case("d.e", ctx.spec), phones=zipf_case("d.p", ctx.spec)
+    )
+    bounds = [users * s // sessions for s in range(sessions + 1)]
+
+    def work(conn: psycopg.Connection, s: int) -> None:
+        if bounds[s + 1] > bounds[s]:
+            conn.execute(statement.encode(), {"first": bounds[s] + 1, "last": bounds[s + 1]})
+
+    load_s = _in_parallel(dsn, sessions, work)
+    return _finished(f"insert-select-{sessions}", dsn, users, load_s)
+
+
+# ---------------------------------------------------------------------- client side, per row
+
+
+def _timed_chunks(
+    dataset: Contacts,
+) -> Iterator[tuple[ContactsChunk, dict[str, list[tuple[Any, ...]]]]]:
+    """Each chunk with its Python rows, built before the caller starts its clock."""
+    for chunk in dataset:
+        yield chunk, python_rows(chunk)
+
+
+def run_original(ctx: Context, dsn: str, users: int) -> Outcome:
+    """The original project's loader: one INSERT ... RETURNING id per row, every constraint present.
+
+    One connection, autocommit off, a commit every 10,000 users, users then each of
+    their emails then each of their phones, the children pointing at the id the
+    server returned. Its tables had the primary keys, UNIQUE and foreign keys from the
+    start; pgbulk's two child indexes are built afterwards, with ANALYZE.
+    """
+    create_tables(dsn, [s for s in schema.POST_LOAD if s.name not in schema.EXPECTED_INDEXES])
+    load_s = 0.0
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        for chunk, rows in _timed_chunks(ctx.dataset(users)):
+            email_at = np.concatenate([[0], np.cumsum(chunk.email_counts, dtype=np.int64)]).tolist()
+            phone_at = np.concatenate([[0], np.cumsum(chunk.phone_counts, dtype=np.int64)]).tolist()
+            started = time.perf_counter()
+            for i, (user_id, name) in enumerate(rows["users"]):
+                cur.execute(
+                    "INSERT INTO users (id, name) VALUES (%s, %s) RETURNING id", (user_id, name)
+                )
+                owner = cur.fetchone()[0]  # type: ignore[index]
+                for email_id, _, email in rows["emails"][email_at[i] : email_at[i + 1]]:
+                    cur.execute(
+                        "INSERT INTO emails (id, user_id, email) VALUES (%s, %s, %s) RETURNING id",
+                        (email_id, owner, email),
+                    )
+                    cur.fetchone()
+                for phone_id, _, phone in rows["phone_numbers"][phone_at[i] : phone_at[i + 1]]:
+                    cur.execute(
+                        "INSERT INTO phone_numbers (id, user_id, phone_number) VALUES (%s, %s, %s)"
+                        " RETURNING id",
+                        (phone_id, owner, phone),
+                    )
+                    cur.fetchone()
+                if (chunk.first_user + i + 1) % ORIGINAL_COMMIT_USERS == 0:
+                    conn.commit()
+            conn.commit()
+            load_s += time.perf_counter() - started
+    return _finished(
+        "original", dsn, users, load_s, ["constraints present during the load, as in the original"]
+    )
+
+
+def run_executemany(ctx: Context, dsn: str, users: int) -> Outcome:
+    """psycopg ``executemany`` (pipelined by psycopg 3), 10,000 rows per call and per commit."""
+    create_tables(dsn)
+    load_s = 0.0
+    with psycopg.connect(dsn) as conn:
+        conn.execute(LOAD_SETTINGS)
+        conn.commit()
+        with conn.cursor() as cur:
+            for _, rows in _timed_chunks(ctx.dataset(users)):
+                started = time.perf_counter()
+                for table in TABLES:
+                    for at in range(0, len(rows[table]), EXECUTEMANY_BATCH):
+                        cur.executemany(INSERT[table], rows[table][at : at + EXECUTEMANY_BATCH])
+                        conn.commit()
+                load_s += time.perf_counter() - started
+    return _finished("executemany", dsn, users, load_s)
+
+
+def run_write_row(ctx: Context, dsn: str, users: int) -> Outcome:
+    """psycopg ``Copy.write_row`` per row, binary format, one transaction per chunk."""
+    create_tables(dsn)
+    load_s = 0.0
+    with psycopg.connect(dsn) as conn:
+        conn.execute(LOAD_SETTINGS)
+        conn.commit()
+        with conn.cursor() as cur:
+            for _, rows in _timed_chunks(ctx.dataset(users)):
+                started = time.perf_counter()
+                with conn.transaction():
+                    for table in TABLES:
+                        columns = ", ".join(schema.COLUMNS[table])
+                        with cur.copy(
+                            f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)".encode()
+                        ) as copy:
+                            copy.set_types(COPY_TYPES[table])
+                            for row in rows[table]:
+                                copy.write_row(row)
+                load_s += time.perf_counter() - started
+    return _finished("write-row", dsn, users, load_s)
+
+
+# ---------------------------------------------------------------------- pgbench
+
+_PGBENCH_STEP = re.compile(r"([a-z][a-z -]*?) (\d+\.\d+) s")
+
+
+def pgbench_scale(rows: int) -> int:
+    """pgbench's scale for about ``rows`` rows: pgbench_accounts holds 100,000 per unit."""
+    return max(1, round(rows / 100_000))
+
+
+def run_pgbench(ctx: Context, dsn: str, users: int) -> Outcome:
+    """``pgbench -i`` at about the contacts row count: the server's own client-side COPY path.
+
+    Its own tables and steps: "client-side generate" is the load, "primary keys" the
+    constraints, "vacuum" (VACUUM ANALYZE) the analyze. A reference, not a competitor.
+    """
+    if ctx.pgbench is None:
+        raise MethodSkipped(
+            "no pgbench binary found (give the server's bin directory with --pg-bin)"
+        )
+    rows = sum(dataset_rows(ctx.dataset(users)).values())
+    scale = pgbench_scale(rows)
+    params = conninfo_to_dict(dsn)
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = str(password)  # never in argv
+    done = subprocess.run(
+        [str(ctx.pgbench), "-i", "-q", "-s", str(scale), make_conninfo(**params)],  # type: ignore[arg-type]
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if done.returncode != 0:
+        raise MethodFailed(f"pgbench -i failed: {' '.join(done.stderr.split()[-40:])}")
+    line = next((ln for ln in done.stderr.splitlines() if ln.startswith("done in")), "")
+    steps = dict(_PGBENCH_STEP.findall(line.partition("(")[2]))
+    total = re.match(r"done in (\d+\.\d+) s", line)
+    if total is None or "primary keys" not in steps:
+        raise MethodFailed(f"cannot read pgbench's timings from {line!r}")
+    seconds = {
+        "load": float(steps["client-side generate"]),
+        "constraints": float(steps["primary keys"]),
+        "analyze": float(steps.get("vacuum", 0.0)),
+        "total": float(total.group(1)),
+    }
+    counted = count_rows(dsn, ("pgbench_accounts", "pgbench_branches", "pgbench_tellers"))
+    return Outcome(
+        "pgbench", users, counted, seconds, [f"scale {scale}: its own tables, not contacts"]
+    )
+
+
+# ---------------------------------------------------------------------- the registry
+
+
+def dataset_rows(dataset: Contacts) -> dict[str, int]:
+    """Rows per table of the whole dataset (draws only the counts)."""
+    rows = dict.fromkeys(TABLES, 0)
+    for chunk in dataset:
+        rows["users"] += chunk.user_count
+        rows["emails"] += int(chunk.email_counts.sum())
+        rows["phone_numbers"] += int(chunk.phone_counts.sum())
+    return rows
+
+
+Scale = Literal["full", "reduced", "original"]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str
+    run: Callable[[Context, str, int], Outcome]
+    scale: Scale = "full"  # "reduced" and "original" may run on fewer users and be extrapolated
+
+
+METHODS = {
+    m.name: m
+    for m in (
+        Method("pgbulk-2", "pgbulk, 2 workers (default)", partial(run_pgbulk, workers=2)),
+        Method("pgbulk-1", "pgbulk, 1 worker", partial(run_pgbulk, workers=1)),
+        Method(
+            "copy-file-1",
+            "server COPY FROM binary files, 1 session (ceiling)",
+            partial(run_copy_files, sessions=1),
+        ),
+        Method(
+            "copy-file-2",
+            "server COPY FROM binary files, 2 sessions (ceiling)",
+            partial(run_copy_files, sessions=2),
+        ),
+        Method(
+            "copy-freeze",
+            "server COPY FREEZE FROM files, CREATE TABLE in the same transaction, 1 session",
+            partial(run_copy_files, sessions=1, freeze=True),
+        ),
+        Method(
+            "insert-select-1",
+            "INSERT ... SELECT generate_series, 1 session",
+            partial(run_insert_select, sessions=1),
+        ),
+        Method(
+            "insert-select-2",
+            "INSERT ... SELECT generate_series, 2 sessions",
+            partial(run_insert_select, sessions=2),
+        ),
+        Method(
+            "executemany", "psycopg executemany, batches of 10,000 rows", run_executemany, "reduced"
+        ),
+        Method("write-row", "psycopg Copy.write_row per row, binary", run_write_row, "reduced"),
+        Method(
+            "original",
+            "the original: INSERT ... RETURNING id per row, commit per 10k users",
+            run_original,
+            "original",
+        ),
+        Method("pgbench", "pgbench -i (reference; its own tables)", run_pgbench),
+    )
+}

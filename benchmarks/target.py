@@ -1,0 +1,153 @@
+"""The server a benchmark runs against, and the machine it runs on.
+
+By default pgbulk's embedded server in its own data directory (``.pgbulk-bench``,
+started if needed and stopped again if this run started it); with ``--dsn``, any
+server. Every method loads into a database of its own, created fresh and dropped
+after, so no method inherits another's tables, dead pages or statistics.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+from psycopg import sql
+
+import pgbulk
+from pgbulk import dsn as dsns
+from pgbulk.server import EmbeddedServer, wheel_bin_dir
+
+DEFAULT_DATA_DIR = ".pgbulk-bench"
+DEBIAN_BIN = Path("/usr/lib/postgresql")
+
+# Server settings worth printing next to the figures: they decide most of them.
+REPORTED_SETTINGS = (
+    "shared_buffers",
+    "maintenance_work_mem",
+    "max_parallel_maintenance_workers",
+    "max_wal_size",
+    "wal_level",
+    "synchronous_commit",
+    "fsync",
+    "full_page_writes",
+    "lc_collate",
+)
+
+
+@dataclass
+class BenchServer:
+    """A server to create scratch databases on. ``dsn`` names any database we may connect to."""
+
+    dsn: str
+    embedded: EmbeddedServer | None = None
+
+    @property
+    def version(self) -> str:
+        with dsns.connect(self.dsn, autocommit=True) as conn:
+            return str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0].split()[0])
+
+    def settings(self) -> dict[str, str]:
+        with dsns.connect(self.dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s)",
+                (list(REPORTED_SETTINGS),),
+            ).fetchall()
+            collate = conn.execute(
+                "SELECT datcollate FROM pg_database WHERE datname = current_database()"
+            ).fetchone()
+        found = {str(k): str(v) for k, v in rows}
+        if collate:
+            found["lc_collate"] = str(collate[0])
+        return found
+
+    def pgbench(self) -> Path | None:
+        """The server's own pgbench: the embedded server's, else Debian's for its major, else PATH's."""
+        candidates: list[Path | None] = []
+        if self.embedded is not None:
+            candidates.append(self.embedded.bin / "pgbench")
+        candidates.append(DEBIAN_BIN / str(self.major) / "bin" / "pgbench")
+        wheel = wheel_bin_dir()
+        if wheel is not None and self.major == 18:
+            candidates.append(wheel / "pgbench")
+        found = shutil.which("pgbench")
+        candidates.append(Path(found) if found else None)
+        return next((c for c in candidates if c is not None and c.exists()), None)
+
+    @contextmanager
+    def fresh_database(self, name: str) -> Iterator[str]:
+        """A new empty database, dropped afterwards; yields its DSN."""
+        ident = sql.Identifier(name)
+        with dsns.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+        try:
+            yield dsns.with_dbname(self.dsn, name)
+        finally:
+            with dsns.connect(self.dsn, autocommit=True) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+    def checkpoint(self) -> None:
+        """Write out the previous method's dirty pages so the next one does not pay for them."""
+        with (
+            dsns.connect(self.dsn, autocommit=True) as conn,
+            suppress(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute("CHECKPOINT")
+
+
+@contextmanager
+def open_server(
+    dsn: str | None, data_dir: str | Path = DEFAULT_DATA_DIR, pg_bin: str | Path | None = None
+) -> Iterator[BenchServer]:
+    """The server given by ``dsn``, else the embedded one (stopped at the end if we started it)."""
+    if dsn:
+        dsns.check(dsn)
+        yield BenchServer(dsn)
+        return
+    server = EmbeddedServer(data_dir, pg_bin=pg_bin)
+    was_running = server.status().running
+    server.start()
+    try:
+        yield BenchServer(server.dsn("postgres"), server)
+    finally:
+        if not was_running:
+            server.stop()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pgbulk": pgbulk.__version__,
+        "commit": _git_commit(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _git_commit() -> str | None:
+    with suppress(OSError, subprocess.CalledProcessError):
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+        return out.stdout.strip()
+    return None
