@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import http.client
 import ipaddress
-import socket
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -58,11 +57,8 @@ class TransportError(Exception):
 def display_url(url: str) -> str:
     """The URL for logs: no user info, no query (either could hold a credential)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path or '/'}"
+    host_and_port = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host_and_port}{parts.path or '/'}"
 
 
 def is_loopback(host: str) -> bool:
@@ -143,7 +139,7 @@ class Endpoint:
 
 
 def _reason(e: BaseException) -> str:
-    if isinstance(e, socket.timeout | TimeoutError):
+    if isinstance(e, TimeoutError):
         return "no answer within the timeout"
     if isinstance(e, http.client.RemoteDisconnected):
         return "the server closed the connection without answering"
