@@ -17,6 +17,7 @@ here, registers no options and no markers, and starts nothing by itself.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ DSN_VARIABLE = "PGBULK_TEST_DSN"
 
 
 @pytest.fixture(scope="session")
-def pgbulk_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+def pgbulk_postgres() -> Iterator[Postgres]:
     """The PostgreSQL server of the session: ``$PGBULK_TEST_DSN``, else an embedded one.
 
     ``.dsn`` connects to a database from which the fixtures run CREATE DATABASE (the role
@@ -38,7 +39,9 @@ def pgbulk_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     from pgbulk import testing
 
     dsn = os.environ.get(DSN_VARIABLE)
-    data_dir = None if dsn else tmp_path_factory.mktemp("pgbulk-postgres")
+    # Not under pytest's tmp_path: run as root, the server runs as another user who must
+    # reach its directory, and every pytest session makes pytest's root private again.
+    data_dir = None if dsn else tempfile.mkdtemp(prefix="pgbulk-pytest-")
     with testing.postgres(dsn, data_dir) as server:
         yield server
 

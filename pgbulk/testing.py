@@ -105,6 +105,11 @@ def template_name(spec: ContactsSpec, seed: int, users: int) -> str:
     return TEMPLATE_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def lock_key(template: str) -> int:
+    """The advisory lock (bigint key, in the DSN's database) that builders of a template take."""
+    return int.from_bytes(hashlib.sha256(template.encode()).digest()[:8], "big", signed=True)
+
+
 def ensure_template(
     admin_dsn: str,
     *,
@@ -125,7 +130,7 @@ def ensure_template(
     with dsns.connect(admin_dsn, autocommit=True) as conn:
         if _is_template(conn, name):
             return Template(name, False, time.perf_counter() - started)
-        lock = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        lock = lock_key(name)
         conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
         try:
             if _is_template(conn, name):  # built by whoever held the lock before us
