@@ -197,6 +197,14 @@ def test_compare_runs_against_a_server_given_by_dsn(pg18: Server, tmp_path: Path
     assert many["extrapolated"] and many["ran_users"] == 1000
     factor = many["rows"] / sum(many["measured_rows"].values())
     assert many["seconds"]["load"] == pytest.approx(many["measured_seconds"]["load"] * factor)
+    donor = lines["copy-file-2"][
+        "seconds"
+    ]  # same rows at full size: its constraint and ANALYZE times
+    assert many["finish_from"] == "copy-file-2"
+    assert (many["seconds"]["constraints"], many["seconds"]["analyze"]) == (
+        donor["constraints"],
+        donor["analyze"],
+    )
     assert {c["what"].split(" ")[0] for c in data["checks"]} >= {"pgbulk-2", "insert-select-2"}
     markdown = (tmp_path / "compare-2k.md").read_text()
     assert "psycopg executemany, batches of 10,000 rows *" in markdown
