@@ -124,13 +124,13 @@ def database_buckets(
 
 def database_rows(
     conn: psycopg.Connection, schema_name: str, table: str, buckets: Iterable[int]
-) -> dict[int, str]:
-    """Row hash -> id (text) of the rows in the given buckets."""
+) -> list[tuple[int, str]]:
+    """(row hash, id as text) of the rows in the given buckets."""
     query = sql.SQL(
         "SELECT h, id::text FROM (SELECT {hash} AS h, id FROM {table}) r"
         " WHERE (h >> 56) & 255 = ANY(%s)"
     ).format(hash=sql.SQL(row_hash_sql(table)), table=sql.Identifier(schema_name, table))
-    return {int(h) % MOD: str(i) for h, i in conn.execute(query, (list(buckets),))}
+    return [(int(h) % MOD, str(i)) for h, i in conn.execute(query, (list(buckets),))]
 
 
 def _require_table(conn: psycopg.Connection, schema_name: str, table: str) -> None:
@@ -220,15 +220,15 @@ def dataset_buckets(dataset: Contacts, table: str) -> dict[int, tuple[int, int]]
     return {int(b): (int(counts[b]), int(sums[b])) for b in np.flatnonzero(counts)}
 
 
-def dataset_rows(dataset: Contacts, table: str, buckets: Iterable[int]) -> dict[int, str]:
-    """Row hash -> id (text) of the generated rows in the given buckets."""
+def dataset_rows(dataset: Contacts, table: str, buckets: Iterable[int]) -> list[tuple[int, str]]:
+    """(row hash, id as text) of the generated rows in the given buckets."""
     wanted = np.array(sorted(set(buckets)), dtype=np.uint64)
-    found: dict[int, str] = {}
+    found: list[tuple[int, str]] = []
     for chunk in dataset:
         h = chunk_row_hashes(chunk, table)
         rows = np.flatnonzero(np.isin(h >> np.uint64(56), wanted))
         ids = chunk_row_ids(chunk, table)[rows]
-        found.update((int(x), _uuid_text(i)) for x, i in zip(h[rows], ids, strict=True))
+        found.extend((int(x), _uuid_text(i)) for x, i in zip(h[rows], ids, strict=True))
     return found
 
 

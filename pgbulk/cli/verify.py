@@ -1,0 +1,140 @@
+"""``pgbulk verify``, ``pgbulk analyze`` and ``pgbulk fingerprint``.
+
+Exit codes of ``verify``: 0 when every check holds, 1 when a check failed (the data is
+not what the ledger says), 2 when verification could not run (no server, no pgbulk
+load recorded, bad options) — the same 2 as every pgbulk error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from pgbulk import fingerprint as fingerprints
+from pgbulk.analyze import analyze
+from pgbulk.cli.options import COUNT, dsn_option, schema_option, server_options
+from pgbulk.spec import ContactsSpec
+from pgbulk.verify import resolve_target, verify
+
+#: ``pgbulk verify`` ran and found the data wrong (2 is for errors, as everywhere).
+EXIT_CHECKS_FAILED = 1
+
+
+@click.command("verify")
+@dsn_option
+@schema_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@server_options
+def verify_command(
+    dsn: str | None, schema_name: str, as_json: bool, data_dir: str, pg_bin: str | None
+) -> None:
+    """Check the loaded dataset against its ledger and the generator.
+
+    Row counts, NULLs, UUID bits, formats, uniqueness, owners, email numbering, the
+    per-user Zipf law (chi-square), constraints and indexes, and the fingerprint of
+    every row. Exit code 0: all checks hold; 1: some failed; 2: could not verify.
+    """
+    report = verify(dsn, schema_name, data_dir=data_dir, pg_bin=pg_bin)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
+    if not report.ok:
+        sys.exit(EXIT_CHECKS_FAILED)
+
+
+@click.command("analyze")
+@dsn_option
+@schema_option
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.png",
+    help="Also draw the per-user histograms against their law, and the table and index "
+    "sizes (needs matplotlib: pip install 'pgbulk[plot]').",
+)
+@server_options
+def analyze_command(
+    dsn: str | None, schema_name: str, plot_path: str | None, data_dir: str, pg_bin: str | None
+) -> None:
+    """Print row counts, sizes and per-user histograms (the queries in pgbulk/sql/analysis)."""
+    result = analyze(dsn, schema_name, data_dir=data_dir, pg_bin=pg_bin)
+    click.echo(result.to_text())
+    if plot_path:
+        from pgbulk.analyze_plot import plot
+
+        click.echo(f"\nplot written to {plot(result, plot_path)}")
+
+
+_GENERATOR_OPTIONS = ("seed", "chunk_users", "uuid_version", "zipf_a", "max_per_user")
+
+
+@click.command("fingerprint")
+@dsn_option
+@schema_option
+@click.option(
+    "--users",
+    type=COUNT,
+    help="Compute the fingerprint from the generator for this many users, with no database.",
+)
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True)
+@click.option(
+    "--chunk-users",
+    type=COUNT,
+    default=ContactsSpec.chunk_users,
+    show_default=True,
+    help="Users per chunk (part of the dataset).",
+)
+@click.option(
+    "--uuid", "uuid_version", type=click.Choice(["v4", "v7"]), default="v4", show_default=True
+)
+@click.option("--zipf-a", type=float, default=ContactsSpec.zipf_a, show_default=True)
+@click.option("--max-per-user", type=int, default=ContactsSpec.max_per_user, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the fingerprint as JSON.")
+@server_options
+@click.pass_context
+def fingerprint_command(
+    ctx: click.Context,
+    dsn: str | None,
+    schema_name: str,
+    users: int | None,
+    seed: int,
+    chunk_users: int,
+    uuid_version: str,
+    zipf_a: float,
+    max_per_user: int,
+    as_json: bool,
+    data_dir: str,
+    pg_bin: str | None,
+) -> None:
+    """Print the dataset fingerprint: rows and an order-independent checksum per table.
+
+    Without --users, of the tables in the database (computed by the server); with
+    --users, of the dataset (--users, --seed, --chunk-users, ...) from the generator
+    alone. A correct load gives the same fingerprint both ways.
+    """
+    source = click.core.ParameterSource
+    if users is None:
+        given = [
+            f"--{o.replace('_', '-')}"
+            for o in _GENERATOR_OPTIONS
+            if ctx.get_parameter_source(o) is not source.DEFAULT
+        ]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} only apply to a generated dataset: add --users N"
+            )
+        fp = fingerprints.of_database(resolve_target(dsn, data_dir, pg_bin), schema_name)
+    else:
+        if dsn is not None:
+            raise click.UsageError(
+                "--users computes the fingerprint without a database: drop --dsn"
+            )
+        spec = ContactsSpec(
+            zipf_a=zipf_a,
+            max_per_user=max_per_user,
+            uuid_version=int(uuid_version[1]),  # type: ignore[arg-type]
+            chunk_users=chunk_users,
+        )
+        fp = fingerprints.of_dataset(spec, seed, users)
+    click.echo(json.dumps(fp.to_dict(), indent=2) if as_json else fp.summary())

@@ -1,0 +1,341 @@
+"""``pgbulk verify``: prove that a loaded dataset is the one its ledger says it is.
+
+The ledger (``pgbulk.datasets``, ``pgbulk.chunks``) records the dataset ``(spec, seed,
+users)`` and the rows each chunk committed. Verification reads the tables in one
+read-only snapshot and checks, per table: row counts against the ledger, NULLs, UUID
+version bits, text formats, uniqueness, owners of child rows, the numbering of each
+user's emails, the per-user count law (chi-square), the constraints and indexes in
+the catalog, and finally the fingerprint of every row against the generator's,
+computed meanwhile in another thread with no database. A failed check names its
+table, how many rows are bad and a few of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgbulk import dsn as dsns
+from pgbulk import fingerprint, ledger, schema
+from pgbulk.datasets import TABLES, Contacts
+from pgbulk.errors import PgbulkError, VerificationFailed
+from pgbulk.fingerprint import Fingerprint
+from pgbulk.verify_rows import (
+    EXAMPLES,
+    Check,
+    check_unique,
+    per_user,
+    scan_table,
+    unique_columns,
+)
+
+__all__ = ["Check", "VerifyReport", "verify"]
+
+# Buckets of differing rows whose rows are listed when a fingerprint differs (each
+# bucket is 1/256 of the table, scanned once more in the server and the generator).
+_BUCKETS_TO_LIST = 4
+
+
+@dataclass
+class VerifyReport:
+    """The checks of one verification; ``ok`` when all hold. ``to_dict()`` is ``--json``."""
+
+    target: str
+    schema: str
+    dataset: str
+    checks: list[Check] = field(default_factory=list)
+    fingerprints: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "target": self.target,
+            "schema": self.schema,
+            "dataset": self.dataset,
+            "checks": [c.to_dict() for c in self.checks],
+            "fingerprints": self.fingerprints,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+    def summary(self) -> str:
+        failed = len(self.failures)
+        verdict = "OK" if self.ok else f"FAILED ({failed} of {len(self.checks)} checks)"
+        lines = [
+            f"pgbulk verify: {verdict} — schema {self.schema} on {self.target}",
+            f"  dataset {self.dataset}",
+        ]
+        for c in self.checks:
+            status = "ok  " if c.ok else "FAIL"
+            lines.append(f"  {status}  {c.name:<20} {c.table or '':<14} {c.detail}")
+            lines.extend(f"{'':30}- {e}" for e in c.examples)
+        timing = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
+        lines.append(f"  {len(self.checks)} checks, {failed} failed; {timing}")
+        return "\n".join(lines)
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`VerificationFailed` naming every failed check."""
+        if not self.ok:
+            names = "; ".join(f"{c.table or '-'} {c.name}: {c.detail}" for c in self.failures)
+            raise VerificationFailed(
+                f"{len(self.failures)} checks failed in schema {self.schema}: {names}"
+            )
+
+
+def verify(
+    dsn: str | None = None,
+    schema_name: str = "public",
+    *,
+    data_dir: str | Path = ".pgbulk",
+    pg_bin: str | Path | None = None,
+) -> VerifyReport:
+    """Verify the dataset loaded in ``schema_name``. Raises PgbulkError if none is recorded.
+
+    ``dsn=None`` (and no PGBULK_DSN / DATABASE_URL / PG* variables) uses the embedded
+    server in ``data_dir``, as :func:`pgbulk.load.load` does.
+    """
+    started = time.perf_counter()
+    target = resolve_target(dsn, data_dir, pg_bin)
+    with dsns.connect(target) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        record = ledger.read(conn, schema_name)
+        if record is None:
+            raise PgbulkError(
+                f"no pgbulk load is recorded for schema {schema_name} in {dsns.redact(target)}: "
+                "load one (pgbulk load) or name its schema with --schema"
+            )
+        report = VerifyReport(
+            dsns.redact(target), schema_name, f"{record.describe()} ({record.state})"
+        )
+        with ThreadPoolExecutor(1) as pool:
+            expected = pool.submit(_generate, record, report.seconds)
+            _run_checks(conn, schema_name, record, expected, report)
+        conn.rollback()
+    report.seconds["total"] = time.perf_counter() - started
+    return report
+
+
+def resolve_target(dsn: str | None, data_dir: str | Path, pg_bin: str | Path | None) -> str:
+    """The DSN to use: the given or environment one, else the embedded server's (started)."""
+    resolved = dsns.resolve(dsn)
+    if resolved is not None:
+        return resolved
+    from pgbulk.load import embedded_dsn  # the embedded server only when no DSN is given
+
+    return embedded_dsn(data_dir, pg_bin)
+
+
+def _generate(record: ledger.DatasetRecord, seconds: dict[str, float]) -> Fingerprint:
+    started = time.perf_counter()
+    result = fingerprint.of_dataset(record.spec, record.seed, record.users)
+    seconds["generator fingerprint"] = time.perf_counter() - started
+    return result
+
+
+def _run_checks(
+    conn: psycopg.Connection,
+    schema_name: str,
+    record: ledger.DatasetRecord,
+    expected: Future[Fingerprint],
+    report: VerifyReport,
+) -> None:
+    started = time.perf_counter()
+    conn.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema_name)))
+    conn.execute("SET LOCAL work_mem = '256MB'")  # the per-user grouping hashes one row per user
+    totals = ledger.totals(conn, schema_name)
+    checks = report.checks
+    checks.append(_ledger_check(record, totals))
+    present = [t for t in TABLES if _exists(conn, schema_name, t)]
+    checks.extend(
+        Check("exists", t, False, "the table is missing") for t in TABLES if t not in present
+    )
+    checks.extend(_catalog_checks(conn, schema_name, present))
+    for table in present:
+        checks.extend(scan_table(conn, table, record, totals[table]))
+    for table in present:
+        checks.extend(check_unique(conn, schema_name, table, c) for c in unique_columns(table))
+    if "users" in present:
+        for child in present:
+            if child != "users":
+                checks.extend(per_user(conn, child, record))
+    report.seconds["server checks"] = time.perf_counter() - started
+    started = time.perf_counter()
+    actual = [fingerprint.database_table(conn, schema_name, t) for t in present]
+    report.seconds["server fingerprint"] = time.perf_counter() - started
+    generated = expected.result()
+    report.fingerprints = {
+        "database": {t.table: {"rows": t.rows, "checksum": f"{t.checksum:016x}"} for t in actual},
+        "dataset": generated.to_dict(),
+    }
+    for table_fp in actual:
+        want = generated[table_fp.table]
+        if table_fp == want:
+            checks.append(
+                Check(
+                    "fingerprint",
+                    table_fp.table,
+                    True,
+                    f"{table_fp.rows:,} rows, checksum {table_fp.checksum:016x} as generated",
+                    0,
+                )
+            )
+        else:
+            checks.append(_locate_differences(conn, schema_name, record, table_fp, want))
+
+
+def _exists(conn: psycopg.Connection, schema_name: str, table: str) -> bool:
+    return bool(
+        dsns.scalar(
+            conn,
+            "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL",
+            (schema_name, table),
+        )
+    )
+
+
+def _ledger_check(record: ledger.DatasetRecord, totals: dict[str, int]) -> Check:
+    problems = []
+    if record.state != "complete":
+        problems.append(
+            f"the load is {record.state}, not complete (pgbulk resume, or pgbulk finalize)"
+        )
+    if totals["chunks"] != record.chunks:
+        problems.append(f"{totals['chunks']} of {record.chunks} chunks are recorded")
+    if totals["users"] != record.users:
+        problems.append(f"the chunks hold {totals['users']:,} users, the dataset {record.users:,}")
+    detail = "; ".join(problems) or f"complete: {record.chunks} of {record.chunks} chunks recorded"
+    return Check("ledger", None, not problems, detail)
+
+
+# ---------------------------------------------------------------------- catalog
+
+
+def _catalog_checks(conn: psycopg.Connection, schema_name: str, tables: list[str]) -> list[Check]:
+    """Every expected constraint and index is there and valid, and every column is NOT NULL."""
+    constraints = {
+        name: (table, kind, validated, index_valid, referenced, on_delete, enforced)
+        for name, table, kind, validated, index_valid, referenced, on_delete, enforced in conn.execute(
+            "SELECT c.conname, t.relname, c.contype::text, c.convalidated, x.indisvalid,"
+            " r.relname, c.confdeltype::text,"
+            " NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgconstraint = c.oid AND g.tgenabled = 'D')"
+            " FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+            " JOIN pg_namespace n ON n.oid = t.relnamespace"
+            " LEFT JOIN pg_index x ON x.indexrelid = c.conindid"
+            " LEFT JOIN pg_class r ON r.oid = c.confrelid WHERE n.nspname = %s",
+            (schema_name,),
+        )
+    }
+    indexes = {
+        name: (table, valid and ready)
+        for name, table, valid, ready in conn.execute(
+            "SELECT i.relname, t.relname, x.indisvalid, x.indisready FROM pg_index x"
+            " JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
+            " JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = %s",
+            (schema_name,),
+        )
+    }
+    not_null = set(
+        conn.execute(
+            "SELECT t.relname, a.attname FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid"
+            " JOIN pg_namespace n ON n.oid = t.relnamespace"
+            " WHERE n.nspname = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull",
+            (schema_name,),
+        )
+    )
+    index_table = {step.name: step.tables[0] for step in schema.POST_LOAD}
+
+    checks = []
+    for table in tables:
+        problems = []
+        expected = [n for n, (t, _) in schema.EXPECTED_CONSTRAINTS.items() if t == table]
+        for name in expected:
+            kind = schema.EXPECTED_CONSTRAINTS[name][1]
+            found = constraints.get(name)
+            if found is None or found[:2] != (table, kind):
+                problems.append(f"constraint {name} is missing")
+            elif not found[2]:
+                problems.append(f"constraint {name} is not validated (NOT VALID)")
+            elif found[3] is False:
+                problems.append(f"the index of constraint {name} is invalid")
+            elif kind == "f" and found[4:6] != ("users", "c"):
+                problems.append(f"constraint {name} does not reference users ON DELETE CASCADE")
+            elif kind == "f" and not found[6]:
+                problems.append(
+                    f"the triggers of constraint {name} are disabled: it is not enforced"
+                )
+        expected_indexes = [i for i in schema.EXPECTED_INDEXES if index_table.get(i) == table]
+        for name in expected_indexes:
+            idx = indexes.get(name)
+            if idx is None or idx[0] != table:
+                problems.append(f"index {name} is missing")
+            elif not idx[1]:
+                problems.append(f"index {name} is invalid (a failed or running CREATE INDEX)")
+        problems.extend(
+            f"column {c} is nullable" for c in schema.COLUMNS[table] if (table, c) not in not_null
+        )
+        detail = (
+            (
+                f"{len(expected)} constraints and {len(expected_indexes)} indexes present and valid; "
+                "NOT NULL on every column"
+            )
+            if not problems
+            else f"{len(problems)} problems"
+        )
+        checks.append(Check("constraints", table, not problems, detail, None, problems))
+    return checks
+
+
+# ---------------------------------------------------------------------- fingerprint
+
+
+def _locate_differences(
+    conn: psycopg.Connection,
+    schema_name: str,
+    record: ledger.DatasetRecord,
+    actual: fingerprint.TableFingerprint,
+    expected: fingerprint.TableFingerprint,
+) -> Check:
+    """Find which rows differ: compare per-bucket sums, then the rows of a few buckets."""
+    table = actual.table
+    dataset = Contacts(record.users, seed=record.seed, spec=record.spec)
+    server = fingerprint.database_buckets(conn, schema_name, table)
+    generated = fingerprint.dataset_buckets(dataset, table)
+    differing = sorted(
+        b for b in server.keys() | generated.keys() if server.get(b) != generated.get(b)
+    )
+    listed = differing[:_BUCKETS_TO_LIST]
+    server_rows = fingerprint.database_rows(conn, schema_name, table, listed)
+    generated_rows = fingerprint.dataset_rows(dataset, table, listed)
+    extra = Counter(h for h, _ in server_rows) - Counter(h for h, _ in generated_rows)
+    missing = Counter(h for h, _ in generated_rows) - Counter(h for h, _ in server_rows)
+    extra_ids = {i for h, i in server_rows if h in extra}
+    missing_ids = {i for h, i in generated_rows if h in missing}
+    changed = extra_ids & missing_ids
+    examples = [f"id={i}: the row differs from the generated one" for i in sorted(changed)]
+    examples += [f"id={i}: not a row of the dataset" for i in sorted(extra_ids - changed)]
+    examples += [f"id={i}: missing" for i in sorted(missing_ids - changed)]
+    exact = len(listed) == len(differing)
+    bad = sum(extra.values()) + sum(missing.values()) - len(changed)
+    detail = (
+        f"{actual.rows:,} rows, checksum {actual.checksum:016x}; the generator gives "
+        f"{expected.rows:,} rows, {expected.checksum:016x}"
+    )
+    if not exact:
+        detail += f" (rows differ in {len(differing)} of 256 hash buckets; {len(listed)} listed)"
+    return Check("fingerprint", table, False, detail, bad if exact else None, examples[:EXAMPLES])
