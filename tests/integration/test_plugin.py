@@ -24,38 +24,12 @@ addopts = "--strict-markers"
 filterwarnings = ["error"]
 """
 
-# The test file a user writes (docs/testing.md shows the same): no conftest, no imports
-# of the plugin, only its fixtures.
-USER_TESTS = """\
+DOCS = Path(__file__).parents[2] / "docs" / "testing.md"
+
+# The user's tests are the complete example of docs/testing.md, as it is written there,
+# plus one that checks the fixture used the server it was given.
+SERVER_TEST = """\
 import os
-
-import psycopg
-
-import pgbulk
-
-USERS = 300
-SPEC = {"chunk_users": 100}
-
-
-def row_counts(dsn):
-    with psycopg.connect(dsn) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in pgbulk.TABLES}
-
-
-def test_the_database_holds_the_dataset(pgbulk_database):
-    dsn = pgbulk_database(users=USERS, seed=7, **SPEC)
-    dataset = pgbulk.contacts(USERS, seed=7, **SPEC)
-    assert row_counts(dsn) == {t: sum(c.rows(t) for c in dataset) for t in pgbulk.TABLES}
-    assert row_counts(dsn)["users"] == USERS
-
-
-def test_each_database_is_a_fresh_copy(pgbulk_database):
-    first = pgbulk_database(users=USERS, seed=7, **SPEC)
-    with psycopg.connect(first) as conn:
-        conn.execute("DELETE FROM users WHERE name = 'User 1'")
-    second = pgbulk_database(users=USERS, seed=7, **SPEC)
-    assert row_counts(first)["users"] == USERS - 1
-    assert row_counts(second)["users"] == USERS
 
 
 def test_the_server_is_the_one_given(pgbulk_postgres):
@@ -64,10 +38,18 @@ def test_the_server_is_the_one_given(pgbulk_postgres):
 """
 
 
-def _project(root: Path, tests: str) -> Path:
+def _docs_example() -> str:
+    text = DOCS.read_text()
+    start = text.index("```python\n", text.index("## A complete example")) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+def _project(root: Path, tests: str, **more_tests: str) -> Path:
     root.mkdir()
     (root / "pyproject.toml").write_text(PYPROJECT)
     (root / "test_with_pgbulk.py").write_text(textwrap.dedent(tests))
+    for name, text in more_tests.items():
+        (root / f"{name}.py").write_text(text)
     return root
 
 
@@ -114,7 +96,7 @@ def _oid(admin_dsn: str, name: str) -> int | None:
 
 
 def test_a_user_suite_passes_with_p_and_with_the_entry_point(pg18: Server, tmp_path: Path) -> None:
-    project = _project(tmp_path / "project", USER_TESTS)
+    project = _project(tmp_path / "project", _docs_example(), test_server=SERVER_TEST)
     env = {"PGBULK_TEST_DSN": pg18.dsn}
     template = testing.template_name(ContactsSpec(chunk_users=100), 7, 300)
 
