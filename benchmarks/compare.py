@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,16 @@ class Comparison:
             line.notes.append(
                 f"constraints and ANALYZE: {donor.name}'s, measured at full size on the same rows"
             )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Comparison:
+        """Back from ``to_dict()`` (derived keys dropped), to render a saved run again."""
+        kept = {k: v for k, v in data.items() if k in {f.name for f in fields(cls)}}
+        names = {f.name for f in fields(Line)}
+        kept["lines"] = [
+            Line(**{k: v for k, v in ln.items() if k in names}) for ln in data["lines"]
+        ]
+        return cls(**kept)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

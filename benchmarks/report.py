@@ -1,8 +1,12 @@
-"""Results as Markdown, JSON and PNG charts (matplotlib, Agg backend: no display needed)."""
+"""Results as Markdown, JSON and PNG charts (matplotlib, Agg backend: no display needed).
+
+``python -m benchmarks.report RESULT.json`` renders a saved run's Markdown and chart again.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,17 +70,18 @@ def _context(
     settings = server["settings"]
     where = "embedded server" if server["embedded"] else "server given by DSN"
     lines = [
-        f"PostgreSQL {server['version']} ({where}); {machine['cpus']} CPUs, {machine['memory_gib']} GiB; "
-        f"pgbulk {machine['pgbulk']}"
-        + (f" ({machine['commit']})" if machine.get("commit") else "")
-        + f"; {started_at}.",
-        "Server: " + ", ".join(f"{k}={v}" for k, v in settings.items()) + ".",
-        f"Load average {machine['load_average'][0]} before, {after[0] if after else '?'} after.",
+        f"- PostgreSQL {server['version']} ({where}); {machine['cpus']} CPUs, "
+        f"{machine['memory_gib']} GiB RAM; pgbulk {machine['pgbulk']}"
+        + (f" (commit {machine['commit']})" if machine.get("commit") else "")
+        + f"; started {started_at}.",
+        "- Server settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()) + ".",
+        f"- Load average {machine['load_average'][0]} before, {after[0] if after else '?'} after.",
     ]
     if busy:
-        lines.append(
-            "**The machine was busy (load average above 0.5): these figures are not final.**"
-        )
+        lines += [
+            "",
+            "**The machine was busy (load average above 0.5): these figures are not final.**",
+        ]
     return lines
 
 
@@ -152,6 +157,7 @@ def comparison_chart(c: Comparison, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     lines = [ln for ln in c.lines if ln.ok]
     labels = [ln.label + (" *" if ln.extrapolated else "") for ln in lines]
@@ -171,6 +177,7 @@ def comparison_chart(c: Comparison, path: Path) -> None:
         if ln.extrapolated:
             left.barh(y, r, color="none", edgecolor="white", hatch="//")
     left.set_xscale("log")
+    left.xaxis.set_major_formatter(FuncFormatter(lambda v, _: rate(v).replace(".00", "")))
     left.set_xlim(min(rates) / 2, max(rates) * 4)
     left.set_yticks(ys, labels, fontsize=9)
     left.set_xlabel("load phase, rows/s (log scale)")
@@ -205,7 +212,7 @@ def comparison_chart(c: Comparison, path: Path) -> None:
     fig.suptitle(
         f"Loading {c.users:,} users ({sum(c.dataset_rows.values()):,} rows), PostgreSQL "
         f"{c.server['version']}, {c.machine_before['cpus']} CPUs{busy}\n"
-        "* ran on fewer users, extrapolated linearly",
+        "* ran on fewer users: load extrapolated linearly, constraints and analyze from a full-size run",
         fontsize=11,
     )
     fig.tight_layout()
@@ -259,6 +266,7 @@ def scaling_chart(s: Scaling, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullLocator
 
     users = [p.users for p in s.points]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
@@ -273,6 +281,10 @@ def scaling_chart(s: Scaling, path: Path) -> None:
         )
     left.set_xscale("log")
     left.set_yscale("log")
+    left.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    left.yaxis.set_minor_formatter(
+        FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
+    )
     left.set_xlabel("users")
     left.set_ylabel("seconds")
     left.set_title("time per phase")
@@ -303,6 +315,11 @@ def scaling_chart(s: Scaling, path: Path) -> None:
     memory.set_ylabel("peak memory of all processes, MiB (limit 1024)", color=PGBULK_COLOUR)
     right.set_title("throughput and memory")
     right.grid(alpha=0.3)
+    handles = right.get_legend_handles_labels()[0] + memory.get_legend_handles_labels()[0]
+    right.legend(handles=handles, loc="lower right", fontsize=8)
+    for ax in (left, right):
+        ax.set_xticks(users, [count_label(u) for u in users])
+        ax.xaxis.set_minor_locator(NullLocator())
     busy = " — machine busy, not final" if s.busy else ""
     fig.suptitle(
         f"pgbulk load, {s.workers} workers, PostgreSQL {s.server['version']}, "
@@ -331,3 +348,22 @@ def _have_matplotlib() -> bool:
     except ImportError:
         return False
     return True
+
+
+def main(argv: list[str]) -> int:
+    from benchmarks.compare import Comparison
+    from benchmarks.scaling import Scaling
+
+    for name in argv:
+        path = Path(name)
+        data = json.loads(path.read_text())
+        if "points" in data:
+            written = write_scaling(Scaling.from_dict(data), path.parent)
+        else:
+            written = write_comparison(Comparison.from_dict(data), path.parent)
+        print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,16 @@ class Scaling:
                 )
             )
         return found
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scaling:
+        """Back from ``to_dict()`` (derived keys dropped), to render a saved run again."""
+        kept = {k: v for k, v in data.items() if k in {f.name for f in fields(cls)}}
+        names = {f.name for f in fields(Point)}
+        kept["points"] = [
+            Point(**{k: v for k, v in p.items() if k in names}) for p in data["points"]
+        ]
+        return cls(**kept)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -62,7 +62,7 @@ class BenchServer:
     def settings(self) -> dict[str, str]:
         with dsns.connect(self.dsn, autocommit=True) as conn:
             rows = conn.execute(
-                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name = ANY(%s)",
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
                 (list(REPORTED_SETTINGS),),
             ).fetchall()
             collate = conn.execute(
