@@ -584,6 +584,10 @@ def _run_workers(
                 finished.add(event[1])
         if error is not None or signals:
             stop.set()
+            # Chunk numbers the workers will never read may still sit in the queue's
+            # feeder thread (more than a pipe holds: thousands of chunks); without this,
+            # the process would wait for them at exit, forever.
+            tasks.cancel_join_thread()
             for p in procs:
                 if p.is_alive():
                     p.terminate()
