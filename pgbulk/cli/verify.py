@@ -58,6 +58,8 @@ def analyze_command(
     dsn: str | None, schema_name: str, plot_path: str | None, data_dir: str, pg_bin: str | None
 ) -> None:
     """Print row counts, sizes and per-user histograms (the queries in pgbulk/sql/analysis)."""
+    if plot_path and not plot_path.lower().endswith(".png"):  # before the queries, not after
+        raise click.UsageError(f"the plot is written as PNG: name the file *.png, not {plot_path}")
     result = analyze(dsn, schema_name, data_dir=data_dir, pg_bin=pg_bin)
     click.echo(result.to_text())
     if plot_path:

@@ -1,0 +1,40 @@
+"""The fingerprint computed by the server equals the generator's, on PostgreSQL 15 and 18."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from pgbulk import fingerprint
+from pgbulk.errors import PgbulkError
+from pgbulk.load import load
+from pgbulk.spec import ContactsSpec
+
+
+@pytest.mark.parametrize("uuid_version", [4, 7])
+def test_loaded_database_has_the_generators_fingerprint(db_dsn: str, uuid_version: int) -> None:
+    spec = ContactsSpec(chunk_users=700, uuid_version=uuid_version)  # type: ignore[arg-type]
+    load(db_dsn, users=2_000, seed=21, spec=spec)
+    in_server = fingerprint.of_database(db_dsn)
+    generated = fingerprint.of_dataset(spec, 21, 2_000)
+    assert in_server == generated
+    assert in_server.combined == generated.combined
+    assert in_server["users"].rows == 2_000
+    assert generated != fingerprint.of_dataset(spec, 22, 2_000)
+
+
+def test_fingerprint_of_another_schema_and_of_a_changed_row(db18_dsn: str) -> None:
+    with psycopg.connect(db18_dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA other")
+    spec = ContactsSpec(chunk_users=500)
+    load(db18_dsn, users=900, seed=3, spec=spec, schema_name="other")
+    before = fingerprint.of_database(db18_dsn, "other")
+    assert before == fingerprint.of_dataset(spec, 3, 900)
+    with psycopg.connect(db18_dsn) as conn:
+        conn.execute("UPDATE other.users SET name = name || ' ' WHERE name = 'User 5'")
+    after = fingerprint.of_database(db18_dsn, "other")
+    assert after["users"].rows == before["users"].rows
+    assert after["users"] != before["users"]
+    assert after["emails"] == before["emails"]
+    with pytest.raises(PgbulkError, match=r"table public\.users does not exist"):
+        fingerprint.of_database(db18_dsn, "public")
