@@ -9,6 +9,7 @@ asks for ``db_dsn`` gets a fresh database, dropped afterwards.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,10 +46,10 @@ class Server:
             )
 
 
-def _start(
-    tmp_path_factory: pytest.TempPathFactory, name: str, pg_bin: Path | None
-) -> Iterator[Server]:
-    server = EmbeddedServer(tmp_path_factory.mktemp(name), pg_bin=pg_bin)
+def _start(name: str, pg_bin: Path | None) -> Iterator[Server]:
+    # Not tmp_path_factory: pytest prunes old basetemp directories, and another pytest
+    # session running at the same time would delete this server's data under it.
+    server = EmbeddedServer(tempfile.mkdtemp(prefix=f"pgbulk-{name}-"), pg_bin=pg_bin)
     try:
         server.start()
     except Exception as e:  # one loud failure for the session, not hundreds
@@ -61,22 +62,22 @@ def _start(
 
 
 @pytest.fixture(scope="session")
-def pg18(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def pg18() -> Iterator[Server]:
     if TEST_DSN:
         yield Server("PGBULK_TEST_DSN", TEST_DSN, None)
         return
-    yield from _start(tmp_path_factory, "pg18", None)
+    yield from _start("pg18", None)
 
 
 @pytest.fixture(scope="session")
-def pg15(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def pg15() -> Iterator[Server]:
     if TEST_DSN:
         pytest.skip("PGBULK_TEST_DSN is set: the suite runs against that server only")
     if not (DEBIAN_PG15 / "postgres").exists():
         skip_or_fail(
             f"PostgreSQL 15 binaries not found in {DEBIAN_PG15} (apt-get install postgresql-15)"
         )
-    yield from _start(tmp_path_factory, "pg15", DEBIAN_PG15)
+    yield from _start("pg15", DEBIAN_PG15)
 
 
 @pytest.fixture(scope="session", params=["pg18", "pg15"])
