@@ -7,6 +7,7 @@ started for the session and always destroyed after, or the server in ``PGBULK_BE
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -40,12 +41,14 @@ def rate_summary(request: pytest.FixtureRequest) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def bench_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchServer]:
+def bench_server() -> Iterator[BenchServer]:
     dsn = os.environ.get("PGBULK_BENCH_DSN")
     if dsn:
         yield BenchServer(dsn)
         return
-    server = EmbeddedServer(tmp_path_factory.mktemp("bench-pg"))
+    # Not under tmp_path_factory: every pytest session that starts on this machine
+    # chmods /tmp/pytest-of-<user> back to 0700, locking the server's system user out.
+    server = EmbeddedServer(tempfile.mkdtemp(prefix="pgbulk-bench-"))
     try:
         server.start()
     except Exception as e:  # one loud failure, not one per benchmark
