@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from pgbulk import ledger
+from pgbulk.allocator import keep_freed_memory
 from pgbulk.datasets import TABLES, Contacts
 from pgbulk.errors import PgbulkError
 from pgbulk.spec import ContactsSpec
@@ -90,6 +91,7 @@ def run(
 ) -> None:
     """Process entry point. Reports through ``events``; never raises."""
     _die_with_parent()
+    keep_freed_memory()
     # Ctrl-C reaches the whole process group; the parent decides, and ends us with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
