@@ -48,12 +48,14 @@ def mib(n: int | None) -> str:
 def line_summary(line: Line) -> str:
     if not line.ok:
         return f"{line.status}: {line.reason}"
-    s = line.seconds
-    extra = " (extrapolated)" if line.extrapolated else ""
-    return (
-        f"load {seconds(s['load'])} s ({rate(line.load_rate)} rows/s), constraints "
-        f"{seconds(s['constraints'])} s, analyze {seconds(s['analyze'])} s, total {seconds(s['total'])} s{extra}"
+    s, m = line.seconds, line.measured_seconds
+    measured = (
+        f"load {seconds(m['load'])} s, constraints {seconds(m['constraints'])} s, "
+        f"analyze {seconds(m['analyze'])} s, total {seconds(m['total'])} s"
     )
+    if line.extrapolated:
+        return f"{measured} at {line.ran_users:,} users; load extrapolated: {seconds(s['load'])} s"
+    return f"{measured} ({rate(line.load_rate)} rows/s)"
 
 
 def point_summary(p: Point) -> str:
