@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from pgbulk.generate import Text, concat
+from pgbulk.generate import Text, concat, put_columns
 
 #: "PGCOPY\n\377\r\n\0", then flags (no OIDs) and header-extension length, both int32 0.
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -123,19 +123,7 @@ def _write_fixed(
                 template += bytes(p.width)
     rows[:] = _u8(bytes(template))
     for offset, p in varying:
-        _put_column(rows, offset, p.chars)
-
-
-def _put_column(rows: npt.NDArray[np.uint8], offset: int, chars: npt.NDArray[np.uint8]) -> None:
-    """rows[:, offset:offset+w] = chars, one w-byte element per row instead of w one-byte ones."""
-    width = chars.shape[1]
-    if chars.strides[1] != 1 or not rows.flags.c_contiguous:
-        rows[:, offset : offset + width] = chars
-        return
-    field = np.dtype(
-        {"names": ["v"], "formats": [f"V{width}"], "offsets": [offset], "itemsize": rows.shape[1]}
-    )
-    rows.view(field)[:, 0]["v"] = chars.view(f"V{width}")[:, 0]
+        put_columns(rows, offset, p.chars)
 
 
 def _encode_masked(texts: list[Text], field_count: npt.NDArray[np.uint8]) -> bytes:

@@ -22,8 +22,8 @@ from pgbulk.generate import (
     Text,
     concat,
     decimal,
-    fixed_digits,
-    permute_phone_space,
+    digits_of_halves,
+    permute_phone_halves,
     phone_keys,
     raw_u64,
     stream,
@@ -31,8 +31,7 @@ from pgbulk.generate import (
     truncated_zipf,
     uuid4,
     uuid7,
-    uuid_hex,
-    uuid_text_parts,
+    uuid_text,
 )
 from pgbulk.spec import ContactsSpec, check_seed, check_users
 
@@ -126,14 +125,9 @@ class ContactsChunk:
     @property
     def email_parts(self) -> list[Text | bytes]:
         """The email text as parts, which the COPY encoder writes without joining first."""
-        owner_hex = take_rows(uuid_hex(self.user_ids), self.email_owner_rows)
-        return [
-            b"user",
-            *uuid_text_parts(owner_hex),
-            b"_",
-            decimal(self.email_seq),
-            b"@example.com",
-        ]
+        # Each user's UUID text is made once, then copied whole to each of its emails.
+        owner_text = take_rows(uuid_text(self.user_ids), self.email_owner_rows)
+        return [b"user", Text(owner_text), b"_", decimal(self.email_seq), b"@example.com"]
 
     # ------------------------------------------------------------ phone numbers
     @cached_property
@@ -155,7 +149,7 @@ class ContactsChunk:
         slots = owners * np.uint64(self.spec.max_per_user) + _sequence_within(
             self.phone_counts
         ).astype(np.uint64)
-        return Text(fixed_digits(permute_phone_space(slots, phone_keys(self.seed)), 16))
+        return Text(digits_of_halves(*permute_phone_halves(slots, phone_keys(self.seed))))
 
     # ------------------------------------------------------------ tables
     def rows(self, table: str) -> int:

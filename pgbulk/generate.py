@@ -171,6 +171,18 @@ def decimal(values: U64 | I64) -> Text:
     return Text(chars, lengths)
 
 
+def put_columns(rows: U8, offset: int, chars: U8) -> None:
+    """rows[:, offset:offset+w] = chars, one w-byte element per row instead of w one-byte ones."""
+    width = chars.shape[1]
+    if chars.strides[1] != 1 or not rows.flags.c_contiguous:
+        rows[:, offset : offset + width] = chars
+        return
+    field = np.dtype(
+        {"names": ["v"], "formats": [f"V{width}"], "offsets": [offset], "itemsize": rows.shape[1]}
+    )
+    rows.view(field)[:, 0]["v"] = chars.view(f"V{width}")[:, 0]
+
+
 def concat(*parts: Text | bytes) -> Text:
     """Concatenate text parts row by row; constants are given as bytes."""
     texts = [
@@ -182,7 +194,10 @@ def concat(*parts: Text | bytes) -> Text:
         out = np.empty((n, sum(t.width for t in texts)), dtype=np.uint8)
         col = 0
         for t in texts:
-            out[:, col : col + t.width] = t.chars
+            if t.chars.shape[0] == 1:
+                out[:, col : col + t.width] = t.chars
+            else:
+                put_columns(out, col, t.chars)
             col += t.width
         return Text(out)
     padded = np.concatenate([np.broadcast_to(t.chars, (n, t.width)) for t in texts], axis=1)
@@ -223,14 +238,36 @@ def phone_keys(seed: int) -> U64:
     return state.astype(np.uint64)
 
 
-def permute_phone_space(slots: U64, keys: U64) -> U64:
-    """A keyed bijection of ``0..10^16-1`` (a 6-round numeric Feistel network).
+def permute_phone_halves(slots: U64, keys: U64) -> tuple[U64, U64]:
+    """A keyed bijection of ``0..10^16-1`` (a 6-round numeric Feistel network), as halves.
 
     Distinct slots give distinct numbers, so phone numbers are unique by construction,
     with no coordination between chunks or machines, and still look uniformly random.
+    The result is returned as (high, low) 8-digit halves, which is how it is printed.
     """
     with np.errstate(over="ignore"):
         left, right = slots // _HALF, slots % _HALF
         for k in keys:
-            left, right = right, (left + _mix(right ^ k) % _HALF) % _HALF
-    return left * _HALF + right
+            # The round function maps mix(right ^ k) into 0..10^8-1 by multiply-shift of its
+            # top 32 bits (no division); the sum is reduced by one conditional subtraction.
+            f = ((_mix(right ^ k) >> np.uint64(32)) * _HALF) >> np.uint64(32)
+            total = left + f
+            total -= (total >= _HALF).astype(np.uint64) * _HALF
+            left, right = right, total
+    return left, right
+
+
+def permute_phone_space(slots: U64, keys: U64) -> U64:
+    """:func:`permute_phone_halves` as one 16-digit number."""
+    high, low = permute_phone_halves(slots, keys)
+    return high * _HALF + low
+
+
+def digits_of_halves(high: U64, low: U64) -> U8:
+    """16 digits (leading zeros kept) of high * 10^8 + low, both below 10^8: (n, 16)."""
+    out = np.empty((high.shape[0], 4), dtype="<u4")
+    for col, half in ((0, high), (2, low)):
+        h = half.astype(np.uint32)
+        out[:, col] = _DIGIT_QUADS[h // np.uint32(10_000)]
+        out[:, col + 1] = _DIGIT_QUADS[h % np.uint32(10_000)]
+    return out.view(np.uint8)
