@@ -1,6 +1,7 @@
 """Parquet export against load, and a database cloned from a template against a fresh load.
 
-    python -m benchmarks.export_and_clone --users 100k [--workers 2] [--clones 5] [--dsn DSN]
+    python -m benchmarks.export_and_clone --users 100k [--chunk-users 25k] [--workers 2]
+        [--clones 5] [--dsn DSN] [--json FILE]
 
 One server, one run, the same dataset throughout:
 
@@ -35,10 +36,13 @@ from pgbulk.spec import ContactsSpec
 STRATEGIES: tuple[testing.CloneStrategy, ...] = ("wal_log", "file_copy")
 
 
-def run(server: BenchServer, users: int, seed: int, workers: int, clones: int) -> dict[str, Any]:
-    spec = ContactsSpec()
+def run(
+    server: BenchServer, users: int, seed: int, workers: int, clones: int, chunk_users: int
+) -> dict[str, Any]:
+    spec = ContactsSpec(chunk_users=chunk_users)
     result: dict[str, Any] = {
         "users": users,
+        "chunk_users": chunk_users,
         "seed": seed,
         "workers": workers,
         "clones": clones,
@@ -102,7 +106,8 @@ def summary(result: dict[str, Any]) -> str:
     load, export = result["load"], result["export"]
     fresh = load["total_seconds"]
     lines = [
-        f"pgbulk export and clone: {result['users']:,} users, {result['workers']} workers, "
+        f"pgbulk export and clone: {result['users']:,} users in chunks of "
+        f"{result['chunk_users']:,}, {result['workers']} workers, "
         f"PostgreSQL {result['server']}, load average {result['machine']['load_average']}",
         f"  {'load, COPY phase':<34}{load['copy_seconds']:>8.2f} s"
         f"{load['copy_rows_per_second'] / 1e6:>8.2f}M rows/s",
@@ -126,13 +131,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=parse_count, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--chunk-users",
+        type=parse_count,
+        default=ContactsSpec.chunk_users,
+        help="users per chunk: with fewer chunks than workers, the extra workers idle",
+    )
     parser.add_argument("--clones", type=int, default=5, help="clones per strategy (median)")
     parser.add_argument("--dsn", help="a server to use instead of the embedded one")
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="embedded server directory")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     with open_server(args.dsn, args.data_dir) as server:
-        result = run(server, args.users, args.seed, args.workers, args.clones)
+        result = run(server, args.users, args.seed, args.workers, args.clones, args.chunk_users)
     print(summary(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
