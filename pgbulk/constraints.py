@@ -8,6 +8,7 @@ finalize that was interrupted) are skipped, so finalizing twice is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -88,6 +89,7 @@ def run_steps(
         board = _Board(steps, existing(conn, schema))
     timings: dict[str, float] = {}
     lock = threading.Lock()
+    sessions: list[psycopg.Connection] = []
 
     def work() -> None:
         try:
@@ -97,6 +99,8 @@ def run_steps(
                 board.error = board.error or e
                 board.cond.notify_all()
             return
+        with lock:
+            sessions.append(conn)
         with conn:
             conn.execute("SELECT set_config('search_path', %s, false)", (_quote_ident(schema),))
             for key, value in (settings or {}).items():
@@ -121,8 +125,24 @@ def run_steps(
     ]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException as e:
+        # Interrupted (SIGINT or SIGTERM in the main thread): take no further step and
+        # cancel the running ones, so that the process ends now and no statement runs on
+        # without it. What is built stays built; the next finalize skips it.
+        with board.cond:
+            board.error = board.error or e
+            board.cond.notify_all()
+        while any(t.is_alive() for t in threads):
+            with lock:
+                for session in sessions:
+                    with contextlib.suppress(psycopg.Error):
+                        session.cancel_safe(timeout=5)
+            for t in threads:
+                t.join(timeout=0.5)
+        raise
     if board.error is not None:
         err = board.error
         if isinstance(err, LoadFailed):
