@@ -87,6 +87,10 @@ def run_steps(
     steps = list(steps)
     with connect(dsn, autocommit=True) as conn:
         board = _Board(steps, existing(conn, schema))
+        # A statement goes on after its client dies (SIGKILL): an index build for minutes,
+        # or a lock wait that then runs the step. From PostgreSQL 14 the server can check
+        # the socket and end the statement instead.
+        check_client = conn.info.server_version >= 140000
     timings: dict[str, float] = {}
     lock = threading.Lock()
     sessions: list[psycopg.Connection] = []
@@ -103,6 +107,8 @@ def run_steps(
             sessions.append(conn)
         with conn:
             conn.execute("SELECT set_config('search_path', %s, false)", (_quote_ident(schema),))
+            if check_client:
+                conn.execute("SET client_connection_check_interval = '1s'")
             for key, value in (settings or {}).items():
                 conn.execute("SELECT set_config(%s, %s, false)", (key, value))
             while (step := board.take()) is not None:
@@ -111,6 +117,9 @@ def run_steps(
                     for statement in step.sql.split("; "):
                         conn.execute(statement.encode())
                 except BaseException as e:
+                    if _built_meanwhile(conn, schema, step, e):
+                        board.finish(step)
+                        continue
                     board.finish(step, e)
                     return
                 seconds = time.perf_counter() - started
@@ -153,6 +162,19 @@ def run_steps(
             "and run `pgbulk finalize` to build what is missing"
         ) from None
     return timings
+
+
+def _built_meanwhile(
+    conn: psycopg.Connection, schema: str, step: Step, error: BaseException
+) -> bool:
+    """Whether a step failed because another session built it: a finalize that was killed
+    in the middle of that step, whose statement ran on in the server and committed."""
+    if not isinstance(error, psycopg.Error) or conn.closed:
+        return False
+    try:
+        return step.name in existing(conn, schema)
+    except psycopg.Error:
+        return False
 
 
 def _quote_ident(name: str) -> str:
