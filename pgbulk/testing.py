@@ -16,6 +16,7 @@ This module does not import pytest; :mod:`pgbulk.pytest_plugin` wires it into fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -130,41 +131,35 @@ def ensure_template(
     with dsns.connect(admin_dsn, autocommit=True) as conn:
         if _is_template(conn, name):
             return Template(name, False, time.perf_counter() - started)
-        lock = lock_key(name)
-        conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
+        # Held until this connection closes, whatever happens in between.
+        conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+        if _is_template(conn, name):  # built by whoever held the lock before us
+            return Template(name, False, time.perf_counter() - started)
+        _drop(conn, name)  # what an interrupted build left behind
+        _create_database(conn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         try:
-            if _is_template(conn, name):  # built by whoever held the lock before us
-                return Template(name, False, time.perf_counter() - started)
-            _drop(conn, name)  # what an interrupted build left behind
-            _create_database(conn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            try:
-                target = dsns.with_dbname(admin_dsn, name)
-                load(target, users=users, seed=seed, spec=spec, workers=workers)
-                with dsns.connect(target, autocommit=True) as tpl:
-                    # Frozen once here rather than in every clone: clones start with
-                    # all-visible pages and never need an anti-wraparound vacuum.
-                    tpl.execute("VACUUM (FREEZE)")
-            except BaseException:
+            target = dsns.with_dbname(admin_dsn, name)
+            load(target, users=users, seed=seed, spec=spec, workers=workers)
+            with dsns.connect(target, autocommit=True) as tpl:
+                # Frozen once here rather than in every clone: clones start with
+                # all-visible pages and never need an anti-wraparound vacuum.
+                tpl.execute("VACUUM (FREEZE)")
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):  # else the next builder drops it
                 _drop(conn, name)
-                raise
-            comment = (
-                f"pgbulk template: contacts seed={seed} users={users} "
-                f"{json.dumps(spec.to_dict(), sort_keys=True)} pgbulk {__version__}"
-            )
-            ident = sql.Identifier(name)
-            conn.execute(
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(comment))
-            )
-            # Marked last: a template is complete by definition. No connections are
-            # allowed so that none can block a clone (CREATE DATABASE needs it idle).
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
-                    ident
-                )
-            )
-            return Template(name, True, time.perf_counter() - started)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+            raise
+        comment = (
+            f"pgbulk template: contacts seed={seed} users={users} "
+            f"{json.dumps(spec.to_dict(), sort_keys=True)} pgbulk {__version__}"
+        )
+        ident = sql.Identifier(name)
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(comment)))
+        # Marked last: a template is complete by definition. No connections are
+        # allowed so that none can block a clone (CREATE DATABASE needs it idle).
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(ident)
+        )
+    return Template(name, True, time.perf_counter() - started)
 
 
 def clone(admin_dsn: str, template: str, *, strategy: CloneStrategy | None = None) -> str:
