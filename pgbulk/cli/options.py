@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from pgbulk.spec import ContactsSpec
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9}
@@ -80,3 +82,61 @@ def schema_option(f: F) -> F:
         show_default=True,
         help="Target schema (must exist).",
     )(f)
+
+
+def dataset_options(f: F) -> F:
+    """--seed, --chunk-users, --uuid, --zipf-a, --max-per-user: with --users, they fix a dataset.
+
+    The command receives them as keyword arguments; :func:`contacts_spec` turns the last
+    four into a ContactsSpec.
+    """
+    for decorator in reversed(
+        [
+            click.option(
+                "--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True
+            ),
+            click.option(
+                "--chunk-users",
+                type=COUNT,
+                default=ContactsSpec.chunk_users,
+                show_default=True,
+                help="Users per chunk: the unit of parallelism (part of the dataset).",
+            ),
+            click.option(
+                "--uuid",
+                "uuid_version",
+                type=click.Choice(["v4", "v7"]),
+                default="v4",
+                show_default=True,
+                help="Random UUIDv4 (as the original) or time-ordered UUIDv7.",
+            ),
+            click.option(
+                "--zipf-a",
+                type=float,
+                default=ContactsSpec.zipf_a,
+                show_default=True,
+                help="Exponent of the truncated Zipf law of emails and phones per user (> 1).",
+            ),
+            click.option(
+                "--max-per-user",
+                type=int,
+                default=ContactsSpec.max_per_user,
+                show_default=True,
+                help="Most emails (and phones) a user has.",
+            ),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def contacts_spec(
+    chunk_users: int, uuid_version: str, zipf_a: float, max_per_user: int
+) -> ContactsSpec:
+    """The ContactsSpec of the :func:`dataset_options` values."""
+    return ContactsSpec(
+        zipf_a=zipf_a,
+        max_per_user=max_per_user,
+        uuid_version=int(uuid_version[1]),  # type: ignore[arg-type]
+        chunk_users=chunk_users,
+    )
