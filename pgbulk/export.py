@@ -156,12 +156,13 @@ def export_parquet(
         rows=dict.fromkeys(TABLES, 0),
         bytes=dict.fromkeys(TABLES, 0),
     )
-    for written in _write_all(out, dataset, report.workers):
-        for table in TABLES:
-            report.rows[table] += written.rows[table]
-            report.bytes[table] += written.bytes[table]
-        progress.advance(sum(written.rows.values()))
-    _write_manifest(out, dataset, report)
+    with _incomplete_on_error(out):
+        for written in _write_all(out, dataset, report.workers):
+            for table in TABLES:
+                report.rows[table] += written.rows[table]
+                report.bytes[table] += written.bytes[table]
+            progress.advance(sum(written.rows.values()))
+        _write_manifest(out, dataset, report)
     report.seconds = time.perf_counter() - started
     progress.close()
     return report
@@ -206,16 +207,18 @@ def _write_all(out: Path, dataset: Contacts, workers: int) -> Iterator[ChunkWrit
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                yield _result(future, out)
+                yield future.result()
     finally:
         # On an error or Ctrl-C: drop the chunks not started, let the running ones end.
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _result(future: Future[ChunkWritten], out: Path) -> ChunkWritten:
+@contextlib.contextmanager
+def _incomplete_on_error(out: Path) -> Iterator[None]:
+    """Turn a failure of the writers into an ExportFailed that says what is left in ``out``."""
     incomplete = f"{out} is incomplete (no {MANIFEST}): run the export again with --overwrite"
     try:
-        return future.result()
+        yield
     except BrokenProcessPool:
         raise ExportFailed(f"an export worker process died; {incomplete}") from None
     except PgbulkError as e:
