@@ -14,6 +14,7 @@ import logging
 import multiprocessing as mp
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from pgbulk.errors import (
     PgbulkError,
     TargetNotEmpty,
 )
+from pgbulk.generate import truncated_zipf_pmf
 from pgbulk.plan import Shard, chunks_for_shard
 from pgbulk.progress import Progress
 from pgbulk.server import EmbeddedServer
@@ -180,8 +182,6 @@ def load(
     estimate = users * BYTES_PER_USER
     if embedded:
         _check_disk(Path(data_dir), estimate)
-    progress.message(f"estimated size on disk: {estimate / 2**30:.2f} GiB for {users:,} users")
-
     chunks = chunk_count(users, spec)
     wanted = chunks_for_shard(chunks, shard)
     with dsns.connect(target_dsn) as conn:
@@ -189,6 +189,7 @@ def load(
         record = _prepare(conn, schema_name, spec, seed, users, chunks, if_exists, shard)
         done = ledger.loaded_chunks(conn, schema_name)
         conn.commit()
+    progress.message(f"estimated size on disk: {estimate / 2**30:.2f} GiB for {users:,} users")
     report = LoadReport(
         target=dsns.redact(target_dsn),
         schema=schema_name,
@@ -271,48 +272,63 @@ def finalize(
 ) -> LoadReport | None:
     """Build the constraints, indexes and statistics once every chunk is loaded.
 
-    Safe to call from several processes: one builds, the others return. Steps that an
-    interrupted finalize already built are skipped.
+    Safe to call from several processes: one builds while the others wait for it (a
+    shard returns at once instead). A finalize that was stopped or killed is taken over
+    by the next one, which skips the steps already built.
     """
     progress = progress or Progress()
-    with dsns.connect(dsn) as conn:
-        record = ledger.read(conn, schema_name, for_update=True)
+    with dsns.connect(dsn, autocommit=True, application_name="pgbulk finalize") as guard:
+        shard = report is not None and report.shard is not None
+        if not ledger.lock_finalize(guard, schema_name, wait=not shard):
+            assert report is not None
+            report.state = "loaded"
+            report.notes.append("another process is building the constraints")
+            return report
+        record = ledger.read(guard, schema_name)
         if record is None:
             raise PgbulkError(
                 f"no pgbulk load is recorded for schema {schema_name}: nothing to finalize"
             )
         if record.state == "complete":
-            conn.commit()
             if report is not None:
                 report.state = "complete"
             return report
-        loaded = ledger.totals(conn, schema_name)["chunks"]
+        loaded = ledger.totals(guard, schema_name)["chunks"]
         if loaded < record.chunks:
             raise LoadFailed(
                 f"{loaded} of {record.chunks} chunks are loaded in schema {schema_name}: "
                 "load the missing ones first (pgbulk load ... --if-exists resume)"
             )
-        if record.state == "finalizing" and report is not None and report.shard:
-            conn.commit()
-            report.state = "loaded"
-            report.notes.append("another process is building the constraints")
-            return report
-        ledger.set_state(conn, schema_name, "finalizing")
-        conn.commit()
+        ledger.set_state(guard, schema_name, "finalizing")
 
-    settings = {"synchronous_commit": "off"}
-    if maintenance_work_mem:
-        settings["maintenance_work_mem"] = maintenance_work_mem
-    started = time.perf_counter()
-    progress.phase("constraints")
-    steps = constraints.run_steps(dsn, schema_name, schema.POST_LOAD, jobs=jobs, settings=settings)
-    constraints_s = time.perf_counter() - started
-    progress.phase("analyze")
-    started = time.perf_counter()
-    steps.update(constraints.run_steps(dsn, schema_name, schema.ANALYZE, jobs=3, settings=settings))
-    analyze_s = time.perf_counter() - started
-    with dsns.connect(dsn) as conn:
-        ledger.set_state(conn, schema_name, "complete")
+        settings = {"synchronous_commit": "off"}
+        if maintenance_work_mem:
+            settings["maintenance_work_mem"] = maintenance_work_mem
+        received: list[int] = []
+        try:
+            with _interrupt_on_signals(received):
+                started = time.perf_counter()
+                progress.phase("constraints")
+                steps = constraints.run_steps(
+                    dsn, schema_name, schema.POST_LOAD, jobs=jobs, settings=settings
+                )
+                constraints_s = time.perf_counter() - started
+                progress.phase("analyze")
+                started = time.perf_counter()
+                steps.update(
+                    constraints.run_steps(
+                        dsn, schema_name, schema.ANALYZE, jobs=3, settings=settings
+                    )
+                )
+                analyze_s = time.perf_counter() - started
+        except KeyboardInterrupt:
+            name = signal.Signals(received[0] if received else signal.SIGINT).name
+            raise LoadInterrupted(
+                f"interrupted by {name} while building constraints: every chunk is loaded and "
+                "the steps already built are kept; run `pgbulk resume` (or `pgbulk finalize`) "
+                "to build the rest"
+            ) from None
+        ledger.set_state(guard, schema_name, "complete")
     if report is not None:
         report.state = "complete"
         report.seconds["constraints"] = constraints_s
@@ -476,6 +492,29 @@ def _ledger_complete(dsn: str, schema_name: str) -> bool:
 
 
 @contextmanager
+def _interrupt_on_signals(received: list[int]) -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread; ``received`` says which.
+
+    SIGTERM would otherwise end the process on the spot, its statements running on in
+    the server; as an exception, the constraint steps are cancelled first.
+    """
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers: the caller's own apply
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextmanager
 def _stop_on_signals(stop_flag: list[int]) -> Iterator[None]:
     """Turn SIGINT/SIGTERM into a flag the load loop checks, and restore the handlers after."""
 
@@ -512,7 +551,12 @@ def _run_workers(
 ) -> None:
     started = time.perf_counter()
     nproc = max(1, min(workers, len(todo)))
-    progress.phase("load", total_rows=None)
+    # The exact count is only known once generated; the law's mean is close enough for an ETA.
+    mean = float(
+        (truncated_zipf_pmf(spec.zipf_a, spec.max_per_user) * range(1, spec.max_per_user + 1)).sum()
+    )
+    per_chunk_users = min(spec.chunk_users, users)
+    progress.phase("load", total_rows=round(len(todo) * per_chunk_users * (1 + 2 * mean)))
     if not todo:
         report.seconds["load"] = 0.0
         return

@@ -65,7 +65,7 @@ class TerminalProgress(Progress):
         line = f"{self.name}: {elapsed:6.1f} s"
         if self.total is not None:
             rate = self.rows / elapsed
-            pct = 100.0 * self.rows / self.total if self.total else 100.0
+            pct = min(100.0, 100.0 * self.rows / self.total) if self.total else 100.0
             line += f"  {self.rows:,}/{self.total:,} rows ({pct:5.1f}%)  {rate / 1e6:5.2f}M rows/s"
             if 0 < self.rows < self.total and rate > 0:
                 line += f"  ETA {(self.total - self.rows) / rate:5.1f} s"
@@ -80,8 +80,35 @@ class TerminalProgress(Progress):
             self.width = 0
 
 
+class LineProgress(Progress):
+    """Plain lines for logs (a job's output, a pipe): phases, messages, rows every 10 s."""
+
+    def __init__(self, stream: TextIO = sys.stderr, every: float = 10.0) -> None:
+        self.stream = stream
+        self.every = every
+        self.name = ""
+        self.rows = 0
+        self.started = self.printed = time.monotonic()
+
+    def phase(self, name: str, total_rows: int | None = None) -> None:
+        self.name, self.rows, self.started = name, 0, time.monotonic()
+        self.printed = self.started
+        self.message(f"{name}: started")
+
+    def advance(self, rows: int) -> None:
+        self.rows += rows
+        now = time.monotonic()
+        if now - self.printed >= self.every:
+            self.printed = now
+            rate = self.rows / max(now - self.started, 1e-9)
+            self.message(f"{self.name}: {self.rows:,} rows, {rate / 1e6:.2f}M rows/s")
+
+    def message(self, text: str) -> None:
+        print(f"pgbulk: {text}", file=self.stream, flush=True)
+
+
 def for_terminal(quiet: bool, stream: TextIO = sys.stderr) -> Progress:
-    """A terminal progress line, unless quiet or the stream is not a terminal."""
-    if quiet or not stream.isatty():
+    """A progress line on a terminal, plain lines elsewhere, nothing when quiet."""
+    if quiet:
         return Progress()
-    return TerminalProgress(stream)
+    return TerminalProgress(stream) if stream.isatty() else LineProgress(stream)
