@@ -12,7 +12,7 @@ import click
 from pgbulk import dsn as dsns
 from pgbulk import events
 from pgbulk.cli.options import dsn_option, schema_option, server_options
-from pgbulk.events.relay import MAX_BATCH, Relay
+from pgbulk.events.relay import MAX_BATCH, MAX_CONCURRENCY, Relay
 from pgbulk.events.signing import DEFAULT_SECRET_ENV
 from pgbulk.load import embedded_dsn
 
@@ -136,6 +136,13 @@ def requeue_command(dsn: str | None, schema_name: str, data_dir: str, pg_bin: st
     show_default=True,
     help="Events claimed per transaction.",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    default=8,
+    show_default=True,
+    help="Requests in flight, for different rows (a row's events always go one at a time).",
+)
 @click.option("--once", is_flag=True, help="Deliver what is pending, then exit.")
 @click.option(
     "--max-attempts",
@@ -171,6 +178,7 @@ def relay_command(
     secret_env: str | None,
     secret_file: str | None,
     batch_size: int,
+    concurrency: int,
     once: bool,
     max_attempts: int,
     timeout: float,
@@ -194,6 +202,7 @@ def relay_command(
         url,
         secret,
         batch_size=batch_size,
+        concurrency=concurrency,
         max_attempts=max_attempts,
         timeout=timeout,
         poll_interval=poll_interval,

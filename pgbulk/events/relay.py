@@ -1,30 +1,37 @@
 """``pgbulk relay``: deliver the outbox to the events function, in order, at least once.
 
 Each pass claims a batch of pending events (``outbox.claim``) in one transaction and
-POSTs them one at a time, signed, in id order:
+POSTs them, signed. The events of one row go one after the other, in id order, each
+after the previous one's answer; different rows go in parallel, ``concurrency``
+requests at a time (with ``concurrency=1`` the whole batch goes in id order). Pub/Sub
+keeps order per ordering key, which is the row, so nothing is lost by the parallelism
+but latency.
 
 * 2xx: delivered. Its state is committed with the batch, so a relay that dies
   mid-batch sends those events again: duplicates, with the same event_id.
-* 5xx, 408/425/429, no answer: the event stays pending and the batch stops there, so
-  no later event of the same row can overtake it; the relay waits (exponential
-  backoff with jitter, capped) and tries again. ``max_attempts`` (0: no limit) parks
-  an event that keeps failing.
+* 5xx, 408/425/429, no answer: the event stays pending and its row's later events are
+  not sent, so none can overtake it; no further request of the batch starts (the
+  function is probably down); the relay waits (exponential backoff with jitter,
+  capped) and tries again. ``max_attempts`` (0: no limit) parks an event that keeps
+  failing.
 * any other answer (400, 401, ...): parked with the answer as the error, never
   retried by itself; ``pgbulk events status`` shows it, ``pgbulk events requeue``
   sends it again once the cause is fixed.
 
 Without ``once`` the relay then waits for the trigger's NOTIFY (or ``poll_interval``)
 and goes on until :meth:`Relay.stop`, which the CLI calls on SIGTERM/SIGINT. It
-finishes the request in flight, commits what was delivered and returns.
+finishes the requests in flight, commits what was delivered and returns.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
@@ -45,6 +52,7 @@ from pgbulk.events.transport import (
 log = logging.getLogger("pgbulk.events")
 
 MAX_BATCH = 10_000
+MAX_CONCURRENCY = 64
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,13 @@ class _Batch:
     failure: str | None  # why the batch stopped early, to be retried
 
 
+@dataclass(frozen=True)
+class _Sent:
+    event: outbox.OutboxEvent
+    outcome: Outcome
+    error: str
+
+
 class Relay:
     """Delivers a database's outbox to one function URL. ``run()`` blocks; ``stop()``
     may be called from a signal handler or another thread."""
@@ -93,6 +108,7 @@ class Relay:
         secret: Secret,
         *,
         batch_size: int = 100,
+        concurrency: int = 8,
         max_attempts: int = 0,
         timeout: float = 30.0,
         backoff: Backoff | None = None,
@@ -100,17 +116,28 @@ class Relay:
     ) -> None:
         if isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH:
             raise ParameterError("batch_size", batch_size, f"must be an integer in 1..{MAX_BATCH}")
+        if isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise ParameterError(
+                "concurrency", concurrency, f"must be an integer in 1..{MAX_CONCURRENCY}"
+            )
         if isinstance(max_attempts, bool) or max_attempts < 0:
             raise ParameterError("max_attempts", max_attempts, "must be 0 (no limit) or more")
         if poll_interval <= 0:
             raise ParameterError("poll_interval", poll_interval, "must be positive")
         self.dsn = dsn
-        self.endpoint = Endpoint(url, timeout=timeout)
+        self.url = url
         self.secret = secret
         self.batch_size = batch_size
+        self.concurrency = concurrency
         self.max_attempts = max_attempts
         self.backoff = backoff or Backoff()
         self.poll_interval = poll_interval
+        # One kept-alive connection per request in flight; a sender takes one, returns it.
+        self._all_endpoints = [Endpoint(url, timeout=timeout) for _ in range(concurrency)]
+        self._endpoints: queue.SimpleQueue[Endpoint] = queue.SimpleQueue()
+        for endpoint in self._all_endpoints:
+            self._endpoints.put(endpoint)
+        self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._report = RelayReport()
         self._connections_lost = -1  # -1: never connected
@@ -122,13 +149,25 @@ class Relay:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def report(self) -> RelayReport:
+        """What this relay did so far (final once ``run`` returned)."""
+        return self._report
+
     def run(self, *, once: bool = False) -> RelayReport:
         """Deliver until stopped; with ``once``, until nothing is left to deliver."""
-        url = display_url(self.endpoint.url)
-        if not self.endpoint.encrypted and not is_loopback(self.endpoint.host):
-            log.warning("sending row data unencrypted to %s: use https://", url)
-        log.info("relay: delivering to %s, batches of %d", url, self.batch_size)
+        endpoint = self._all_endpoints[0]
+        if not endpoint.encrypted and not is_loopback(endpoint.host):
+            log.warning("sending row data unencrypted to %s: use https://", display_url(self.url))
+        log.info(
+            "relay: delivering to %s, batches of %d, %d requests at a time",
+            display_url(self.url),
+            self.batch_size,
+            self.concurrency,
+        )
         started = time.monotonic()
+        if self.concurrency > 1:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="pgbulk-relay")
         try:
             while not self.stopped:
                 try:
@@ -147,7 +186,11 @@ class Relay:
                     )
                     self._stop.wait(delay)
         finally:
-            self.endpoint.close()
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+            for endpoint in self._all_endpoints:
+                endpoint.close()
             self._report.seconds = time.monotonic() - started
         log.info("%s", self._report.summary())
         return self._report
@@ -186,17 +229,11 @@ class Relay:
         failure: str | None = None
         with conn.transaction():
             events = outbox.claim(conn, self.batch_size)
-            for event in events:
-                if self.stopped:
-                    break
-                outcome, error = self._send(event)
-                if outcome is Outcome.DELIVERED:
+            for sent in self._send_all(events):
+                event, error = sent.event, sent.error
+                if sent.outcome is Outcome.DELIVERED:
                     delivered.append(event.id)
-                    continue
-                attempt = event.attempts + 1
-                if outcome is Outcome.RETRY and self.max_attempts and attempt >= self.max_attempts:
-                    outcome, error = Outcome.PARK, f"gave up after {attempt} attempts: {error}"
-                if outcome is Outcome.PARK:
+                elif sent.outcome is Outcome.PARK:
                     outbox.park(conn, event.id, error)
                     self._report.parked += 1
                     log.warning(
@@ -206,19 +243,51 @@ class Relay:
                         event.row_key,
                         error,
                     )
-                    continue
-                outbox.record_failure(conn, event.id, error)
-                self._report.failed_attempts += 1
-                failure = f"event {event.event_id}: {error}"
-                break
+                else:
+                    outbox.record_failure(conn, event.id, error)
+                    self._report.failed_attempts += 1
+                    failure = failure or f"event {event.event_id}: {error}"
             outbox.mark_delivered(conn, delivered)
         self._report.delivered += len(delivered)
         return _Batch(len(events), failure)
 
-    def _send(self, event: outbox.OutboxEvent) -> tuple[Outcome, str]:
+    def _send_all(self, events: list[outbox.OutboxEvent]) -> list[_Sent]:
+        """Send a batch: rows in parallel, each row's events in order."""
+        failed = threading.Event()
+        if self._pool is None:
+            return self._send_in_order(events, failed)
+        rows: dict[str, list[outbox.OutboxEvent]] = {}
+        for event in events:
+            rows.setdefault(event.row_key, []).append(event)
+        done = self._pool.map(lambda row: self._send_in_order(row, failed), rows.values())
+        return [sent for row in done for sent in row]
+
+    def _send_in_order(
+        self, events: list[outbox.OutboxEvent], failed: threading.Event
+    ) -> list[_Sent]:
+        """One after the other, until a retryable failure here or anywhere in the batch."""
+        endpoint = self._endpoints.get()
+        sent: list[_Sent] = []
+        try:
+            for event in events:
+                if self.stopped or failed.is_set():
+                    break
+                outcome, error = self._send(endpoint, event)
+                attempt = event.attempts + 1
+                if outcome is Outcome.RETRY and self.max_attempts and attempt >= self.max_attempts:
+                    outcome, error = Outcome.PARK, f"gave up after {attempt} attempts: {error}"
+                sent.append(_Sent(event, outcome, error))
+                if outcome is Outcome.RETRY:
+                    failed.set()
+                    break
+        finally:
+            self._endpoints.put(endpoint)
+        return sent
+
+    def _send(self, endpoint: Endpoint, event: outbox.OutboxEvent) -> tuple[Outcome, str]:
         body = envelope.body(event, max_retries=self.max_attempts)
         try:
-            response = self.endpoint.post(body, signed_headers(self.secret, body, time.time()))
+            response = endpoint.post(body, signed_headers(self.secret, body, time.time()))
         except TransportError as e:
             return Outcome.RETRY, str(e)
         return classify(response.status), response.describe()

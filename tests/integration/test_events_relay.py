@@ -124,7 +124,10 @@ def _outbox(dsn: str) -> list[dict[str, Any]]:
 
 
 def _relay(dsn: str, url: str, **kw: Any) -> Relay:
+    """A relay with fast retries, sending one request at a time unless told otherwise, so
+    that the endpoint sees the whole outbox in id order."""
     kw.setdefault("backoff", FAST)
+    kw.setdefault("concurrency", 1)
     return Relay(dsn, url, Secret(SECRET.encode()), **kw)
 
 
@@ -253,11 +256,34 @@ def test_no_answer_is_retried(captured: str, endpoint: Endpoint) -> None:
 
 def test_a_wrong_secret_parks_events_as_unauthorized(captured: str, endpoint: Endpoint) -> None:
     _change(captured, "UPDATE users SET name = 'x' WHERE name IN ('User 1', 'User 2')")
-    relay = Relay(captured, endpoint.url, Secret(b"not-the-secret"), backoff=FAST)
+    relay = Relay(captured, endpoint.url, Secret(b"not-the-secret"), backoff=FAST, concurrency=1)
     report = relay.run(once=True)
     assert (report.delivered, report.parked) == (0, 2)
     assert endpoint.received == []
     assert {r["last_error"] for r in _outbox(captured)} == {'HTTP 401: {"error":"unauthorized"}'}
+
+
+def test_rows_in_parallel_keep_their_order_through_a_failure(
+    captured: str, endpoint: Endpoint
+) -> None:
+    for round_ in range(4):  # 20 rows, 4 events each, interleaved in the outbox
+        _change(captured, f"UPDATE users SET name = 'round {round_}'")
+    rows = _outbox(captured)
+    victim = rows[25]["event_id"]  # the second event of its row
+    endpoint.answer = lambda e, a: (503, "busy") if e["id"] == victim and a == 0 else ok(e, a)
+
+    report = _relay(captured, endpoint.url, batch_size=50, concurrency=4).run(once=True)
+
+    assert (report.delivered, report.failed_attempts, report.parked) == (len(rows), 1, 0)
+    expected: dict[str, list[str]] = {}
+    for r in rows:
+        expected.setdefault(r["row_id"], []).append(r["event_id"])
+        if r["event_id"] == victim:
+            expected[r["row_id"]].append(victim)  # sent again before the row's next event
+    received: dict[str, list[str]] = {}
+    for e in endpoint.received:
+        received.setdefault(e["event"]["data"]["new"]["id"], []).append(e["id"])
+    assert received == expected
 
 
 def test_two_relays_keep_each_rows_order(captured: str, endpoint: Endpoint) -> None:
@@ -285,7 +311,7 @@ def test_two_relays_keep_each_rows_order(captured: str, endpoint: Endpoint) -> N
         return ok(envelope, attempt)
 
     endpoint.answer = answer
-    relays = [_relay(captured, endpoint.url, batch_size=7) for _ in range(2)]
+    relays = [_relay(captured, endpoint.url, batch_size=7, concurrency=3) for _ in range(2)]
     threads = [threading.Thread(target=r.run, kwargs={"once": True}) for r in relays]
     for t in threads:
         t.start()

@@ -213,6 +213,8 @@ def test_backoff_doubles_up_to_the_cap_with_half_jitter() -> None:
     ("kw", "name"),
     [
         ({"batch_size": 0}, "batch_size"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"concurrency": 65}, "concurrency"),
         ({"max_attempts": -1}, "max_attempts"),
         ({"poll_interval": 0}, "poll_interval"),
     ],

@@ -266,7 +266,7 @@ def test_an_outage_of_the_function_loses_nothing(captured: str, chain: Chain) ->
     assert len(rows) == 120 and {r["state"] for r in rows} == {"delivered"}
     messages = chain.pubsub.pull_until(chain.subscription, len(rows))
     _assert_received_as_committed(messages, rows)
-    assert relay._report.failed_attempts >= 2
+    assert relay.report.failed_attempts >= 2
 
 
 def test_a_wrong_secret_parks_events_as_unauthorized(captured: str, chain: Chain) -> None:
