@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from pgbulk import __version__
 from pgbulk import dsn as dsns
 from pgbulk import fingerprint, ledger, schema
 from pgbulk.datasets import TABLES, Contacts
@@ -32,7 +33,8 @@ from pgbulk.verify_rows import (
     Check,
     check_unique,
     per_user,
-    scan_table,
+    scan,
+    scan_checks,
     unique_columns,
 )
 
@@ -166,14 +168,15 @@ def _run_checks(
         Check("exists", t, False, "the table is missing") for t in TABLES if t not in present
     )
     checks.extend(_catalog_checks(conn, schema_name, present))
-    for table in present:
-        checks.extend(scan_table(conn, table, record, totals[table]))
+    scans = {t: scan(conn, t, record) for t in present}
+    for table, found in scans.items():
+        checks.extend(scan_checks(conn, table, record, found, totals[table]))
     for table in present:
         checks.extend(check_unique(conn, schema_name, table, c) for c in unique_columns(table))
     if "users" in present:
         for child in present:
             if child != "users":
-                checks.extend(per_user(conn, child, record))
+                checks.extend(per_user(conn, child, record, scans[child].n_sum))
     report.seconds["server checks"] = time.perf_counter() - started
     started = time.perf_counter()
     actual = [fingerprint.database_table(conn, schema_name, t) for t in present]
@@ -338,4 +341,9 @@ def _locate_differences(
     )
     if not exact:
         detail += f" (rows differ in {len(differing)} of 256 hash buckets; {len(listed)} listed)"
+    if record.pgbulk_version != __version__:
+        detail += (
+            f"; loaded by pgbulk {record.pgbulk_version}, verified by {__version__}, whose "
+            "generator may differ"
+        )
     return Check("fingerprint", table, False, detail, bad if exact else None, examples[:EXAMPLES])

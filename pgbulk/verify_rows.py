@@ -58,12 +58,6 @@ EMAIL_N = """CASE WHEN octet_length(email) BETWEEN 54 AND 56
                   || '@example.com'
      THEN substr(email, 42, octet_length(email) - 53)::int END"""
 
-# A user's emails are numbered 0..k-1 exactly when their n, distinct (emails are unique)
-# and non-negative, sum to k(k-1)/2, the least sum of k distinct naturals. A malformed
-# email counts as -10**6, more than any valid sum can offset (n < 1000, k <= 1000), so
-# one aggregate over one evaluation of EMAIL_N decides, which keeps the scan parallel.
-_MALFORMED = -1_000_000
-
 
 @dataclass(frozen=True)
 class _Rules:
@@ -106,49 +100,63 @@ def _uuid_sql(version: int) -> str:
 # ---------------------------------------------------------------------- one scan per table
 
 
-def scan_table(
-    conn: psycopg.Connection, table: str, record: DatasetRecord, recorded_rows: int
-) -> list[Check]:
-    """Row count against the ledger, NULLs, UUID bits and text format, in one pass."""
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over a table counts."""
+
+    rows: int
+    nulls: int
+    bad_uuids: int
+    bad_format: int
+    n_sum: int  # emails: the sum of the n of every well-formed email (0 for other tables)
+
+
+def scan(conn: psycopg.Connection, table: str, record: DatasetRecord) -> Scan:
     rules = _rules(table, record)
-    version = record.spec.uuid_version
     any_null = " OR ".join(f"{c} IS NULL" for c in rules.columns)
     all_set = " AND ".join(f"{c} IS NOT NULL" for c in rules.columns)
-    uuid_ok = _uuid_sql(version)
+    n_sum = f"coalesce(sum({EMAIL_N}), 0)" if table == "emails" else "0"
     row = conn.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {any_null}),"
-        f" count(*) FILTER (WHERE id IS NOT NULL AND NOT {uuid_ok}),"
-        f" count(*) FILTER (WHERE {all_set} AND NOT ({rules.format_sql}))"
+        f" count(*) FILTER (WHERE id IS NOT NULL AND NOT {_uuid_sql(record.spec.uuid_version)}),"
+        f" count(*) FILTER (WHERE {all_set} AND NOT ({rules.format_sql})), {n_sum}"
         f" FROM {table}"
     ).fetchone()
     assert row is not None
-    rows, nulls, bad_uuids, bad_format = (int(v) for v in row)
-    checks = [_row_count(conn, table, rows, recorded_rows, record)]
+    return Scan(*(int(v) for v in row))
 
-    null_check = Check(
-        "not null", table, nulls == 0, f"no NULL in {', '.join(rules.columns)}", nulls
-    )
-    if nulls:
-        null_check.examples = _examples(conn, table, f"{any_null}", rules.columns)
-    checks.append(null_check)
 
-    uuid_check = Check(
-        "uuid",
-        table,
-        bad_uuids == 0,
-        f"id has UUID version {version} and the RFC 9562 variant bits",
-        bad_uuids,
-    )
-    if bad_uuids:
-        uuid_check.examples = _examples(conn, table, f"id IS NOT NULL AND NOT {uuid_ok}", ("id",))
-    checks.append(uuid_check)
-
-    format_check = Check("format", table, bad_format == 0, rules.format_rule, bad_format)
-    if bad_format:
-        format_check.examples = _examples(
-            conn, table, f"{all_set} AND NOT ({rules.format_sql})", rules.columns
+def scan_checks(
+    conn: psycopg.Connection, table: str, record: DatasetRecord, found: Scan, recorded_rows: int
+) -> list[Check]:
+    """Row count against the ledger, NULLs, UUID bits and text format."""
+    rules = _rules(table, record)
+    version = record.spec.uuid_version
+    checks = [_row_count(conn, table, found.rows, recorded_rows, record)]
+    columns = ", ".join(rules.columns)
+    checks.append(Check("not null", table, found.nulls == 0, f"no NULL in {columns}", found.nulls))
+    if found.nulls:
+        any_null = " OR ".join(f"{c} IS NULL" for c in rules.columns)
+        checks[-1].examples = _examples(conn, table, any_null, rules.columns)
+    checks.append(
+        Check(
+            "uuid",
+            table,
+            found.bad_uuids == 0,
+            f"id has UUID version {version} and the RFC 9562 variant bits",
+            found.bad_uuids,
         )
-    checks.append(format_check)
+    )
+    if found.bad_uuids:
+        where = f"id IS NOT NULL AND NOT {_uuid_sql(version)}"
+        checks[-1].examples = _examples(conn, table, where, ("id",))
+    checks.append(
+        Check("format", table, found.bad_format == 0, rules.format_rule, found.bad_format)
+    )
+    if found.bad_format:
+        all_set = " AND ".join(f"{c} IS NOT NULL" for c in rules.columns)
+        where = f"{all_set} AND NOT ({rules.format_sql})"
+        checks[-1].examples = _examples(conn, table, where, rules.columns)
     return checks
 
 
@@ -228,30 +236,26 @@ def check_unique(conn: psycopg.Connection, schema_name: str, table: str, column:
 # ---------------------------------------------------------------------- per user
 
 
-def per_user(conn: psycopg.Connection, child: str, record: DatasetRecord) -> list[Check]:
-    """Owners exist, emails are numbered 0..k-1 per user, and counts per user fit the law."""
-    numbered = child == "emails"
-    inner = (
-        f"SELECT user_id, {EMAIL_N} AS n FROM emails"
-        if numbered
-        else f"SELECT user_id FROM {child}"
-    )
-    numbering = f", sum(coalesce(n, {_MALFORMED})) AS n_sum" if numbered else ""
-    misnumbered = (
-        "count(*) FILTER (WHERE u.id IS NOT NULL AND p.n_sum <> p.k * (p.k - 1) / 2)"
-        if numbered
-        else "0"
-    )
+def per_user(
+    conn: psycopg.Connection, child: str, record: DatasetRecord, n_sum: int
+) -> list[Check]:
+    """Owners exist, emails are numbered 0..k-1 per user, and counts per user fit the law.
+
+    ``n_sum`` is the sum of the emails' n from :func:`scan`. Distinct non-negative n
+    (emails are unique) of a user with k emails sum to at least k(k-1)/2, with equality
+    only for 0..k-1: so the emails are numbered right exactly when ``n_sum`` equals the
+    sum of k(k-1)/2 over every owner, and no second pass over the email text is needed.
+    """
     rows = conn.execute(
-        f"WITH per_user AS (SELECT user_id, count(*) AS k{numbering}"
-        f" FROM ({inner}) c WHERE user_id IS NOT NULL GROUP BY user_id)"
+        f"WITH per_user AS (SELECT user_id, count(*) AS k FROM {child}"
+        " WHERE user_id IS NOT NULL GROUP BY user_id)"
         " SELECT coalesce(p.k, 0), count(*) FILTER (WHERE u.id IS NOT NULL),"
-        f" coalesce(sum(p.k) FILTER (WHERE u.id IS NULL), 0), {misnumbered}"
+        " coalesce(sum(p.k) FILTER (WHERE u.id IS NULL), 0), count(*) FILTER (WHERE u.id IS NULL)"
         " FROM users u FULL JOIN per_user p ON p.user_id = u.id GROUP BY 1 ORDER BY 1"
     ).fetchall()
     users_with = {int(k): int(n) for k, n, _, _ in rows if n}
     orphans = sum(int(r[2]) for r in rows)
-    bad_numbering = sum(int(r[3]) for r in rows)
+    owners_with = {int(k): int(n) + int(o) for k, n, _, o in rows}
 
     owners = Check("owners", child, orphans == 0, f"every {child}.user_id is a user", orphans)
     if orphans:
@@ -261,32 +265,32 @@ def per_user(conn: psycopg.Connection, child: str, record: DatasetRecord) -> lis
         )
         owners.examples = [f"id={i}: user_id={u} is no user" for i, u in found]
     checks = [owners]
-    if numbered:
-        checks.append(_numbering(conn, record, bad_numbering))
+    if child == "emails":
+        expected_sum = sum(n * k * (k - 1) // 2 for k, n in owners_with.items())
+        checks.append(_numbering(conn, n_sum == expected_sum))
     checks.append(_distribution(conn, child, record, users_with))
     return checks
 
 
-def _numbering(conn: psycopg.Connection, record: DatasetRecord, bad: int) -> Check:
-    check = Check(
+def _numbering(conn: psycopg.Connection, ok: bool) -> Check:
+    rule = "each user's emails are numbered 0..k-1 (k = the user's email count)"
+    if ok:
+        return Check("numbering", "emails", True, rule, 0)
+    found = conn.execute(
+        "SELECT user_id::text, string_agg(coalesce(n::text, '?'), ', ' ORDER BY n), count(*) OVER ()"
+        f" FROM (SELECT user_id, {EMAIL_N} AS n FROM emails) e GROUP BY user_id"
+        " HAVING NOT coalesce(count(n) = count(*) AND sum(n) = count(*) * (count(*) - 1) / 2, false)"
+        f" ORDER BY user_id LIMIT {EXAMPLES}"
+    ).fetchall()
+    bad = int(found[0][2]) if found else 0
+    return Check(
         "numbering",
         "emails",
-        bad == 0,
-        "each user's emails are numbered 0..k-1 (k = the user's email count)"
-        + (f"; {bad:,} users are not" if bad else ""),
+        False,
+        f"{rule}; {bad:,} users are not" if found else f"{rule}; the sums of n differ",
         bad,
+        [f"user {u}: emails numbered {ns} ('?': not its own email)" for u, ns, _ in found],
     )
-    if bad:
-        found = conn.execute(
-            f"SELECT user_id::text, string_agg(coalesce(n::text, '?'), ', ' ORDER BY n)"
-            f" FROM (SELECT user_id, {EMAIL_N} AS n FROM emails) e GROUP BY user_id"
-            f" HAVING sum(coalesce(n, {_MALFORMED})) <> count(*) * (count(*) - 1) / 2"
-            f" LIMIT {EXAMPLES}"
-        )
-        check.examples = [
-            f"user {u}: emails numbered {ns} ('?' names another user)" for u, ns in found
-        ]
-    return check
 
 
 def _distribution(
