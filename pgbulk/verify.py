@@ -22,9 +22,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgbulk import __version__
+from pgbulk import __version__, fingerprint, ledger, schema
 from pgbulk import dsn as dsns
-from pgbulk import fingerprint, ledger, schema
 from pgbulk.datasets import TABLES, Contacts
 from pgbulk.errors import PgbulkError, VerificationFailed
 from pgbulk.fingerprint import Fingerprint
