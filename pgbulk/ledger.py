@@ -72,6 +72,20 @@ class DatasetRecord:
         )
 
 
+def lock_finalize(conn: psycopg.Connection, target_schema: str, *, wait: bool) -> bool:
+    """Become the one session that builds ``target_schema``'s constraints; False if taken.
+
+    A session-level lock: it is released when the builder's connection ends, however
+    the builder ends, so the next finalize takes over from what the catalog holds.
+    """
+    key = (_SETUP_LOCK, target_schema)  # the two-key form: not the set-up lock's key space
+    if wait:
+        conn.execute("SELECT pg_advisory_lock(%s::int4, hashtext(%s))", key)
+        return True
+    row = conn.execute("SELECT pg_try_advisory_lock(%s::int4, hashtext(%s))", key).fetchone()
+    return bool(row and row[0])
+
+
 def setup_lock(conn: psycopg.Connection) -> None:
     """Hold the set-up lock until the current transaction ends."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
