@@ -109,6 +109,25 @@ def requeue_command(dsn: str | None, schema_name: str, data_dir: str, pg_bin: st
     click.echo(f"{n:,} parked events are pending again")
 
 
+@events_group.command("purge")
+@dsn_option
+@schema_option
+@click.option(
+    "--older-than",
+    default="7 days",
+    show_default=True,
+    metavar="INTERVAL",
+    help="Delete delivered events delivered longer ago than this PostgreSQL interval.",
+)
+@server_options
+def purge_command(
+    dsn: str | None, schema_name: str, older_than: str, data_dir: str, pg_bin: str | None
+) -> None:
+    """Delete old delivered events (the outbox keeps them until then; pending and parked stay)."""
+    n = events.purge(_target(dsn, data_dir, pg_bin), schema_name, older_than=older_than)
+    click.echo(f"{n:,} delivered events deleted")
+
+
 @click.command("relay")
 @dsn_option
 @click.option(

@@ -4,7 +4,7 @@
 signed, to the function, which publishes to Pub/Sub. See docs/events.md.
 """
 
-from pgbulk.events.capture import CaptureStatus, install, requeue, status, uninstall
+from pgbulk.events.capture import CaptureStatus, install, purge, requeue, status, uninstall
 from pgbulk.events.relay import Backoff, Relay, RelayReport
 from pgbulk.events.signing import Secret, read_secret
 
@@ -15,6 +15,7 @@ __all__ = [
     "RelayReport",
     "Secret",
     "install",
+    "purge",
     "read_secret",
     "requeue",
     "status",

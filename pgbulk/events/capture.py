@@ -172,6 +172,26 @@ def requeue(dsn: str, schema_name: str = "public") -> int:
         return cur.rowcount
 
 
+def purge(dsn: str, schema_name: str = "public", *, older_than: str = "7 days") -> int:
+    """Delete the schema's delivered events delivered more than ``older_than`` (a
+    PostgreSQL interval, e.g. ``'12 hours'``) ago. Pending and parked events stay."""
+    with dsns.connect(dsn) as conn:
+        if not _outbox_exists(conn):
+            return 0
+        try:
+            cur = conn.execute(
+                f"DELETE FROM {OUTBOX} WHERE state = 'delivered' AND table_schema = %s"
+                " AND delivered_at < now() - %s::interval",
+                (schema_name, older_than),
+            )
+        except psycopg.DataError:
+            raise EventsError(
+                f"--older-than {older_than!r} is not a PostgreSQL interval "
+                "(examples: '7 days', '12 hours', '0')"
+            ) from None
+        return cur.rowcount
+
+
 # ---------------------------------------------------------------------- catalog
 
 

@@ -195,3 +195,28 @@ def test_status_reports_parked_errors(db_dsn: str) -> None:
     assert events.requeue(db_dsn) == 3
     st = events.status(db_dsn)
     assert (st.pending, st.parked) == (20, 0)
+
+
+def test_purge_deletes_only_old_delivered_events(db_dsn: str) -> None:
+    _load(db_dsn)
+    events.install(db_dsn)
+    with psycopg.connect(db_dsn) as conn:
+        conn.execute("UPDATE users SET name = name || '~'")  # 20 events
+        conn.execute(
+            "UPDATE pgbulk.outbox SET state = 'delivered', delivered_at = now() - interval '2 days'"
+            " WHERE id IN (SELECT id FROM pgbulk.outbox ORDER BY id LIMIT 5)"
+        )
+        conn.execute(
+            "UPDATE pgbulk.outbox SET state = 'delivered', delivered_at = now()"
+            " WHERE id IN (SELECT id FROM pgbulk.outbox WHERE state = 'pending' ORDER BY id LIMIT 5)"
+        )
+        conn.execute(
+            "UPDATE pgbulk.outbox SET state = 'parked', last_error = 'HTTP 400: bad'"
+            " WHERE id IN (SELECT id FROM pgbulk.outbox WHERE state = 'pending' ORDER BY id LIMIT 5)"
+        )
+    assert events.purge(db_dsn, older_than="1 day") == 5
+    st = events.status(db_dsn)
+    assert (st.pending, st.delivered, st.parked) == (5, 5, 5)
+    assert events.purge(db_dsn, older_than="0") == 5
+    with pytest.raises(EventsError, match="'a week' is not a PostgreSQL interval"):
+        events.purge(db_dsn, older_than="a week")

@@ -22,6 +22,7 @@ def _run(argv: list[str]) -> int:
         ["events", "uninstall"],
         ["events", "status"],
         ["events", "requeue"],
+        ["events", "purge"],
         ["relay"],
     ],
 )
