@@ -521,6 +521,9 @@ def _stop_on_signals(stop_flag: list[int]) -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         stop_flag.append(signum)
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers: the caller's own apply
+        return
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
