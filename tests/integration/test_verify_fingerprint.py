@@ -9,11 +9,18 @@ from pgbulk import fingerprint
 from pgbulk.errors import PgbulkError
 from pgbulk.load import load
 from pgbulk.spec import ContactsSpec
+from pgbulk.verify import verify
 
 
-@pytest.mark.parametrize("uuid_version", [4, 7])
-def test_loaded_database_has_the_generators_fingerprint(db_dsn: str, uuid_version: int) -> None:
-    spec = ContactsSpec(chunk_users=700, uuid_version=uuid_version)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ContactsSpec(chunk_users=700),
+        ContactsSpec(chunk_users=700, uuid_version=7, zipf_a=2.0, max_per_user=12),
+    ],
+    ids=["v4", "v7-zipf2-max12"],
+)
+def test_loaded_database_has_the_generators_fingerprint(db_dsn: str, spec: ContactsSpec) -> None:
     load(db_dsn, users=2_000, seed=21, spec=spec)
     in_server = fingerprint.of_database(db_dsn)
     generated = fingerprint.of_dataset(spec, 21, 2_000)
@@ -21,6 +28,10 @@ def test_loaded_database_has_the_generators_fingerprint(db_dsn: str, uuid_versio
     assert in_server.combined == generated.combined
     assert in_server["users"].rows == 2_000
     assert generated != fingerprint.of_dataset(spec, 22, 2_000)
+    report = verify(db_dsn)  # UUID version bits, n < max_per_user, the law's other parameters
+    assert report.ok, report.summary()
+    law = next(c for c in report.checks if (c.name, c.table) == ("distribution", "emails"))
+    assert f"Zipf(a={spec.zipf_a}) on 1..{spec.max_per_user}" in law.detail
 
 
 def test_fingerprint_of_another_schema_and_of_a_changed_row(db18_dsn: str) -> None:
