@@ -39,8 +39,9 @@ from pgbulk.verify_rows import (
 
 __all__ = ["Check", "VerifyReport", "verify"]
 
-# Buckets of differing rows whose rows are listed when a fingerprint differs (each
-# bucket is 1/256 of the table, scanned once more in the server and the generator).
+# When a table's fingerprint differs, the rows of this many differing hash buckets (of
+# 256) are listed. Finding them costs two more scans of the table in the server and two
+# more runs of the generator, only on failure.
 _BUCKETS_TO_LIST = 4
 
 

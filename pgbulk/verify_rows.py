@@ -62,7 +62,6 @@ EMAIL_N = """CASE WHEN octet_length(email) BETWEEN 54 AND 56
 @dataclass(frozen=True)
 class _Rules:
     columns: tuple[str, ...]
-    text: str  # the text column whose format is checked
     format_sql: str  # true when the text is well formed (the columns are not NULL)
     format_rule: str  # the same, for people
 
@@ -71,7 +70,6 @@ def _rules(table: str, record: DatasetRecord) -> _Rules:
     if table == "users":
         return _Rules(
             ("id", "name"),
-            "name",
             "CASE WHEN name ~ '^User [1-9][0-9]{0,17}$'"
             f" THEN substr(name, 6)::bigint <= {int(record.users)} ELSE false END",
             f"name is 'User n' with n in 1..{record.users:,}",
@@ -80,13 +78,11 @@ def _rules(table: str, record: DatasetRecord) -> _Rules:
         top = record.spec.max_per_user
         return _Rules(
             ("id", "user_id", "email"),
-            "email",
             f"coalesce(({EMAIL_N}) < {int(top)}, false)",
             f"email is 'user' || user_id || '_' || n || '@example.com' with n in 0..{top - 1}",
         )
     return _Rules(
         ("id", "user_id", "phone_number"),
-        "phone_number",
         "phone_number ~ '^[0-9]{16}$'",
         "phone_number is 16 decimal digits",
     )
@@ -308,7 +304,7 @@ def _distribution(
         f"{child} per user ~ Zipf(a={spec.zipf_a}) on 1..{top}: chi-square {test.statistic:.2f}, "
         f"df {test.df}, p-value {test.p_value:.3g} (fails below {ALPHA}); users with 1..{shown}: "
         + ", ".join(f"{o:,}" for o in observed[:shown])
-        + " expected "
+        + "; expected "
         + ", ".join(f"{total * p:,.0f}" for p in pmf[:shown])
     )
     if outside:
