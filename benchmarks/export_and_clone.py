@@ -58,6 +58,7 @@ def run(
         "copy_seconds": loaded.seconds["load"],
         "copy_rows_per_second": loaded.load_rows_per_second,
         "total_seconds": loaded.seconds["total"],
+        "database_bytes": loaded.database_size_bytes,
     }
 
     with tempfile.TemporaryDirectory(prefix="pgbulk-bench-export-") as out:
@@ -111,7 +112,8 @@ def summary(result: dict[str, Any]) -> str:
         f"PostgreSQL {result['server']}, load average {result['machine']['load_average']}",
         f"  {'load, COPY phase':<34}{load['copy_seconds']:>8.2f} s"
         f"{load['copy_rows_per_second'] / 1e6:>8.2f}M rows/s",
-        f"  {'load, whole (fresh database)':<34}{fresh:>8.2f} s",
+        f"  {'load, whole (fresh database)':<34}{fresh:>8.2f} s"
+        f"  database {(load['database_bytes'] or 0) / 2**20:,.0f} MiB",
         f"  {'export parquet (zstd)':<34}{export['seconds']:>8.2f} s"
         f"{export['rows_per_second'] / 1e6:>8.2f}M rows/s  {export['bytes'] / 2**20:,.0f} MiB",
         f"  {'template build (load + freeze)':<34}{result['template_build_seconds']:>8.2f} s",
@@ -120,7 +122,7 @@ def summary(result: dict[str, Any]) -> str:
         label = f"clone from template, {strategy}"
         lines.append(
             f"  {label:<34}{times['median_seconds']:>8.2f} s  median of "
-            f"{result['clones']}, {fresh / times['median_seconds']:,.0f}x "
+            f"{result['clones']}, {fresh / times['median_seconds']:,.1f}x "
             f"faster than a fresh load (drop {times['median_drop_seconds']:.2f} s)"
         )
     return "\n".join(lines)
