@@ -49,7 +49,9 @@ def _histogram(ax: Any, result: Result, table: str, spec: ContactsSpec, *, known
     total = sum(users)
     bars = ax.bar(counts, users, color=_OBSERVED, width=0.7, label=f"observed ({total:,} users)")
     if len(counts) <= 20:
-        ax.bar_label(bars, labels=[f"{100 * n / total:.1f}%" for n in users], padding=2)
+        # Inside the bars: above them the labels would sit on the law's markers.
+        labels = [f"{100 * n / total:.1f}%" for n in users]
+        ax.bar_label(bars, labels=labels, label_type="center", color="white")
     pmf = truncated_zipf_pmf(spec.zipf_a, spec.max_per_user)
     ks = list(range(1, spec.max_per_user + 1))
     law = "" if known else " (default spec: no pgbulk ledger)"
