@@ -532,6 +532,22 @@ def _stop_on_signals(stop_flag: list[int]) -> Iterator[None]:
             signal.signal(s, h)
 
 
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Hold SIGINT back while workers start.
+
+    A worker spends a second or more importing before it can ignore SIGINT; a Ctrl-C
+    then (it reaches the whole process group) killed it with a traceback. A blocked
+    signal stays blocked across exec, so the workers start with SIGINT held back until
+    they ignore it, and the parent receives its own when the mask is restored.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _memory_of_tree() -> int:
     me = psutil.Process()
     total = 0
@@ -590,8 +606,9 @@ def _run_workers(
     last_sample = 0.0
     remaining = len(todo)
     with _stop_on_signals(signals):
-        for p in procs:
-            p.start()
+        with _sigint_blocked():
+            for p in procs:
+                p.start()
         while len(finished) < nproc and error is None and not signals:
             now = time.monotonic()
             if now - last_sample > 0.25:
