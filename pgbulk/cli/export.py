@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from pgbulk.cli.options import COUNT
+from pgbulk.cli.options import COUNT, contacts_spec, dataset_options
 from pgbulk.export import export_parquet
 from pgbulk.progress import for_terminal
-from pgbulk.spec import ContactsSpec
 
 
 @click.command("export")
@@ -32,36 +31,7 @@ from pgbulk.spec import ContactsSpec
     show_default=True,
     help="Number of users (10M, 250k, 1_000_000).",
 )
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True)
-@click.option(
-    "--chunk-users",
-    type=COUNT,
-    default=ContactsSpec.chunk_users,
-    show_default=True,
-    help="Users per chunk: one file per table and chunk (part of the dataset, as for load).",
-)
-@click.option(
-    "--uuid",
-    "uuid_version",
-    type=click.Choice(["v4", "v7"]),
-    default="v4",
-    show_default=True,
-    help="Random UUIDv4 (as the original) or time-ordered UUIDv7.",
-)
-@click.option(
-    "--zipf-a",
-    type=float,
-    default=ContactsSpec.zipf_a,
-    show_default=True,
-    help="Exponent of the truncated Zipf law of emails and phones per user (> 1).",
-)
-@click.option(
-    "--max-per-user",
-    type=int,
-    default=ContactsSpec.max_per_user,
-    show_default=True,
-    help="Most emails (and phones) a user has.",
-)
+@dataset_options
 @click.option(
     "--workers",
     type=click.IntRange(min=1, max=64),
@@ -89,12 +59,7 @@ def export_command(
     as_json: bool,
 ) -> None:
     """Write the contacts dataset as files: the same rows `pgbulk load` loads for the same options."""
-    spec = ContactsSpec(
-        zipf_a=zipf_a,
-        max_per_user=max_per_user,
-        uuid_version=int(uuid_version[1]),  # type: ignore[arg-type]
-        chunk_users=chunk_users,
-    )
+    spec = contacts_spec(chunk_users, uuid_version, zipf_a, max_per_user)
     report = export_parquet(
         out,
         users=users,
