@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing
+import os
 import queue
 import signal
 import sys
@@ -80,6 +82,11 @@ def _die_with_parent() -> None:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
             pr_set_pdeathsig = 1
             libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    # A parent that died while we were starting (a second or more of imports) sends no
+    # signal: we were re-parented, and would load every queued chunk on our own.
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:
+        os._exit(1)
 
 
 def run(
