@@ -178,10 +178,10 @@ def load(
     progress = progress or Progress()
     resolved = dsns.resolve(dsn)
     embedded = resolved is None
-    target_dsn = embedded_dsn(data_dir, pg_bin) if resolved is None else resolved
     estimate = users * BYTES_PER_USER
-    if embedded:
+    if embedded:  # before the server starts: a refused load creates nothing
         _check_disk(Path(data_dir), estimate)
+    target_dsn = embedded_dsn(data_dir, pg_bin) if resolved is None else resolved
     chunks = chunk_count(users, spec)
     wanted = chunks_for_shard(chunks, shard)
     with dsns.connect(target_dsn) as conn:
@@ -464,7 +464,9 @@ def _version() -> str:
 
 
 def _check_disk(data_dir: Path, estimate: int) -> None:
-    probe = data_dir if data_dir.exists() else data_dir.resolve().parent
+    probe = data_dir.resolve()
+    while not probe.exists():  # the server creates the directory, and its parents
+        probe = probe.parent
     free = shutil.disk_usage(probe).free
     if free < estimate * 1.2:
         raise PgbulkError(
