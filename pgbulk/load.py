@@ -400,6 +400,14 @@ def _prepare(
         ledger.forget(conn, schema_name)
     elif record is not None and present and same and (if_exists == "resume" or shard is not None):
         _refuse_triggers(conn, schema_name)
+        if record.state == "loading" and record.pgbulk_version != _version():
+            # Another version may generate other rows for the same options: the chunks
+            # still to load would not belong with those already loaded.
+            raise DatasetMismatch(
+                f"schema {schema_name} holds a load by pgbulk {record.pgbulk_version}, not "
+                f"{_version()}, whose rows may differ. Nothing was changed: finish it with "
+                f"pgbulk {record.pgbulk_version}, or --if-exists replace to start over"
+            )
         return record
     elif record is not None and present and not same and if_exists == "resume":
         raise DatasetMismatch(
