@@ -409,7 +409,11 @@ def _prepare(
                 f"pgbulk {record.pgbulk_version}, or --if-exists replace to start over"
             )
         return record
-    elif record is not None and present and not same and if_exists == "resume":
+    elif (
+        record is not None and present and not same and (if_exists == "resume" or shard is not None)
+    ):
+        # A shard never replaces another dataset: its tables may be empty only because
+        # the shards that set them up have not committed their first chunk yet.
         raise DatasetMismatch(
             f"schema {schema_name} holds a different pgbulk dataset ({record.describe()}); "
             f"asked for seed={seed} users={users:,} chunk_users={spec.chunk_users:,}. Nothing was changed: "
