@@ -237,6 +237,25 @@ def pgbulk_sessions(dsn: str) -> list[tuple[int, str, str]]:
     return [(int(pid), str(app), str(state)) for pid, app, state in rows]
 
 
+def wait_for_session(
+    loader: Loader, dsn: str, application: str, waiting_for: str, timeout: float = 60.0
+) -> None:
+    """Until a session of ``application`` waits for a lock of type ``waiting_for``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connect(dsn) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name = %s AND wait_event = %s",
+                (application, waiting_for),
+            ).fetchone()
+        if row:
+            return
+        assert loader.running, f"the loader exited ({loader.proc.returncode}): {loader.stderr}"
+        time.sleep(0.02)
+    raise AssertionError(f"no {application} session waited for {waiting_for} in {timeout} s")
+
+
 def wait_for_no_sessions(dsn: str, timeout: float = 10.0) -> list[tuple[int, str, str]]:
     """Wait for pgbulk's backends to end; return those left after ``timeout``."""
     deadline = time.monotonic() + timeout

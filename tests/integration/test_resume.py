@@ -149,3 +149,23 @@ def test_a_step_built_meanwhile_by_another_session_counts_as_built(
     assert loader.wait() == 0, loader.stderr
     assert loader.report()["state"] == "complete"
     assert_complete(db18_dsn, seed=24)
+
+
+def test_finalize_waits_for_the_load_that_is_building_the_constraints(
+    db18_dsn: str, workdir: Path
+) -> None:
+    loader = loaders.start(load_args(db18_dsn, seed=26), workdir)
+    loaders.wait_for_chunks(loader, db18_dsn, n=1)
+    lock = loaders.PhoneNumbersLocked(db18_dsn)
+    try:
+        loaders.wait_for_blocked_constraints([loader], db18_dsn)
+        finalizer = loaders.start(["finalize", "--dsn", db18_dsn], workdir)
+        loaders.wait_for_session(finalizer, db18_dsn, "pgbulk finalize", waiting_for="advisory")
+    finally:
+        lock.release()
+
+    assert loader.wait() == 0, loader.stderr
+    assert finalizer.wait() == 0, finalizer.stderr
+    assert finalizer.stdout == "schema public: complete\n"
+    assert loader.report()["step_seconds"]  # the load built them all, the finalize none
+    assert_complete(db18_dsn, seed=26)
