@@ -27,7 +27,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.methods import METHODS, PHASES, Context, MethodFailed, MethodSkipped, dataset_rows
-from benchmarks.target import DEFAULT_DATA_DIR, BenchServer, machine, open_server
+from benchmarks.target import DEFAULT_DATA_DIR, BenchServer, CpuWatch, busy, machine, open_server
 from pgbulk import dsn as dsns
 from pgbulk.cli.options import parse_count
 from pgbulk.schema import EXPECTED_INDEXES
@@ -35,7 +35,6 @@ from pgbulk.schema import EXPECTED_INDEXES
 BASELINE = "pgbulk-2"
 # Full-size runs of pgbulk's own rows, whose constraint and ANALYZE times reduced runs use.
 DONORS = ("copy-file-1", "copy-file-2", "pgbulk-1", "pgbulk-2")
-BUSY_LOAD_AVERAGE = 0.5
 
 
 @dataclass
@@ -53,6 +52,8 @@ class Line:
     measured_rows: dict[str, int] = field(default_factory=dict)
     extrapolated: bool = False
     finish_from: str | None = None  # whose constraint and ANALYZE seconds a reduced run uses
+    other_cores: float | None = None  # CPU other processes used meanwhile (see target.CpuWatch)
+    steal_cores: float | None = None
     step_seconds: dict[str, float] = field(default_factory=dict)
     peak_memory_bytes: int | None = None
     database_size_bytes: int | None = None
@@ -102,10 +103,7 @@ class Comparison:
 
     @property
     def busy(self) -> bool:
-        return (
-            max([float(self.machine_before["load_average"][0]), *self.load_average_after[:1]])
-            > BUSY_LOAD_AVERAGE
-        )
+        return busy(self.machine_before["load_average"][0], [ln.other_cores for ln in self.lines])
 
     def checks(self) -> list[Check]:
         found: list[Check] = []
@@ -218,13 +216,15 @@ def measure(
     users: int,
     ran_users: int,
     full_rows: dict[str, int],
+    server_pid: int | None = None,
 ) -> Line:
     """Run one method in a fresh database; scale its seconds to ``users`` if it ran on fewer."""
     method = METHODS[name]
     line = Line(name, method.label, "ok", ran_users=ran_users)
     server.checkpoint()
+    watch = CpuWatch(server_pid)
     try:
-        with server.fresh_database(f"pgbulk_bench_{name.replace('-', '_')}") as dsn:
+        with watch, server.fresh_database(f"pgbulk_bench_{name.replace('-', '_')}") as dsn:
             outcome = method.run(ctx, dsn, ran_users)
     except MethodSkipped as e:
         line.status, line.reason = "skipped", str(e)
@@ -234,6 +234,7 @@ def measure(
         if not isinstance(e, MethodFailed):
             traceback.print_exc(file=sys.stderr)
         return line
+    line.other_cores, line.steal_cores = watch.other_cores, watch.steal_cores
     line.measured_seconds = outcome.seconds
     line.measured_rows = outcome.rows
     line.step_seconds = outcome.step_seconds
@@ -274,18 +275,19 @@ def run(args: argparse.Namespace) -> Comparison:
             machine_before=machine(),
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        if comparison.machine_before["load_average"][0] > BUSY_LOAD_AVERAGE:
+        if busy(comparison.machine_before["load_average"][0], []):
             print(
                 f"warning: load average {comparison.machine_before['load_average'][0]} at the start: "
                 "the machine is busy, figures are not final",
                 file=sys.stderr,
             )
+        server_pid = server.postmaster_pid()
         started = time.perf_counter()
         try:
             for i, name in enumerate(names, start=1):
                 ran = scale_for(name, args.users, args.reduced_users, args.original_users)
                 print(f"[{i}/{len(names)}] {name}: {ran:,} users ...", file=sys.stderr, flush=True)
-                line = measure(server, ctx, name, args.users, ran, full_rows)
+                line = measure(server, ctx, name, args.users, ran, full_rows, server_pid)
                 comparison.lines.append(line)
                 print(f"    {report.line_summary(line)}", file=sys.stderr, flush=True)
         finally:

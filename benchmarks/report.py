@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.target import BUSY_LOAD_AVERAGE, BUSY_OTHER_CORES
+
 if TYPE_CHECKING:
     from benchmarks.compare import Comparison, Line
     from benchmarks.scaling import Point, Scaling
@@ -41,6 +43,10 @@ def ratio(x: float | None) -> str:
     return "—" if x is None else f"{x:,.0f}x" if x >= 100 else f"{x:.2f}x"
 
 
+def cores(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
+
+
 def mib(n: int | None) -> str:
     return "—" if not n else f"{n / 2**20:,.0f} MiB"
 
@@ -67,22 +73,36 @@ def point_summary(p: Point) -> str:
 
 
 def _context(
-    server: dict[str, Any], machine: dict[str, Any], after: list[float], busy: bool, started_at: str
+    server: dict[str, Any],
+    machine: dict[str, Any],
+    busy: bool,
+    started_at: str,
+    others: list[tuple[float | None, float | None]],
 ) -> list[str]:
+    """The machine and server lines; ``others`` is (other_cores, steal_cores) per measurement."""
     settings = server["settings"]
     where = "embedded server" if server["embedded"] else "server given by DSN"
+    other = max((o for o, _ in others if o is not None), default=None)
+    steal = max((st for _, st in others if st is not None), default=None)
     lines = [
         f"- PostgreSQL {server['version']} ({where}); {machine['cpus']} CPUs, "
         f"{machine['memory_gib']} GiB RAM; pgbulk {machine['pgbulk']}"
         + (f" (commit {machine['commit']})" if machine.get("commit") else "")
         + f"; started {started_at}.",
         "- Server settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()) + ".",
-        f"- Load average {machine['load_average'][0]} before, {after[0] if after else '?'} after.",
+        f"- Load average {machine['load_average'][0]} before the run"
+        + (
+            f"; during the measurements other processes used up to {other:.2f} cores "
+            f"(the hypervisor's steal up to {steal or 0.0:.2f})."
+            if other is not None
+            else "."
+        ),
     ]
     if busy:
         lines += [
             "",
-            "**The machine was busy (load average above 0.5): these figures are not final.**",
+            f"**The machine was busy (load average above {BUSY_LOAD_AVERAGE} before, or other processes "
+            f"above {BUSY_OTHER_CORES} cores during a measurement): these figures are not final.**",
         ]
     return lines
 
@@ -93,15 +113,17 @@ def _context(
 def comparison_markdown(c: Comparison) -> str:
     total = sum(c.dataset_rows.values())
     out = [f"## pgbulk and the alternatives: {c.users:,} users ({total:,} rows)", ""]
-    out += _context(c.server, c.machine_before, c.load_average_after, c.busy, c.started_at)
+    cpu = [(ln.other_cores, ln.steal_cores) for ln in c.lines if ln.ok]
+    out += _context(c.server, c.machine_before, c.busy, c.started_at, cpu)
     out += [
         "",
         "Seconds per phase at the full size; `x pgbulk` is the method's time divided by pgbulk's "
-        "(2 workers) for the same phase: above 1x, slower than pgbulk.",
+        "(2 workers) for the same phase: above 1x, slower than pgbulk. `other CPU`: cores used by "
+        "other processes on the machine while the method ran.",
         "",
         "| method | users run | load s | load rows/s | x pgbulk | constraints s | x pgbulk "
-        "| analyze s | x pgbulk | total s | x pgbulk |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| analyze s | x pgbulk | total s | x pgbulk | other CPU |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for line in c.lines:
         if not line.ok:
@@ -114,6 +136,7 @@ def comparison_markdown(c: Comparison) -> str:
             if phase == "load":
                 cells.append(rate(line.load_rate))
             cells.append(ratio(c.ratio(line, phase)))
+        cells.append(cores(line.other_cores))
         out.append("| " + " | ".join(cells) + " |")
     if any(ln.extrapolated for ln in c.lines):
         out += [
@@ -239,19 +262,20 @@ def write_comparison(c: Comparison, out: Path) -> list[Path]:
 
 def scaling_markdown(s: Scaling) -> str:
     out = [f"## pgbulk load at growing sizes ({s.workers} workers)", ""]
-    out += _context(s.server, s.machine_before, s.load_average_after, s.busy, s.started_at)
+    cpu = [(p.other_cores, p.steal_cores) for p in s.points]
+    out += _context(s.server, s.machine_before, s.busy, s.started_at, cpu)
     out += [
         "",
         "| users | rows | load s | load rows/s | constraints s | analyze s | total s | peak memory "
-        "| database size |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| database size | other CPU |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for p in s.points:
         size = f"{p.database_size_bytes / 2**30:.2f} GiB" if p.database_size_bytes else "—"
         out.append(
             f"| {p.users:,} | {p.total_rows:,} | {seconds(p.seconds['load'])} | {rate(p.load_rate)} | "
             f"{seconds(p.seconds['constraints'])} | {seconds(p.seconds['analyze'])} | "
-            f"{seconds(p.seconds['total'])} | {mib(p.peak_memory_bytes)} | {size} |"
+            f"{seconds(p.seconds['total'])} | {mib(p.peak_memory_bytes)} | {size} | {cores(p.other_cores)} |"
         )
     out += [
         "",

@@ -19,7 +19,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.methods import Context, run_pgbulk
-from benchmarks.target import DEFAULT_DATA_DIR, machine, open_server
+from benchmarks.target import DEFAULT_DATA_DIR, CpuWatch, busy, machine, open_server
 from pgbulk import dsn as dsns
 from pgbulk.cli.options import parse_count
 
@@ -35,6 +35,8 @@ class Point:
     peak_memory_bytes: int
     database_size_bytes: int | None
     step_seconds: dict[str, float] = field(default_factory=dict)
+    other_cores: float | None = None  # CPU other processes used meanwhile (see target.CpuWatch)
+    steal_cores: float | None = None
 
     @property
     def total_rows(self) -> int:
@@ -57,9 +59,7 @@ class Scaling:
 
     @property
     def busy(self) -> bool:
-        return (
-            max([float(self.machine_before["load_average"][0]), *self.load_average_after[:1]]) > 0.5
-        )
+        return busy(self.machine_before["load_average"][0], [p.other_cores for p in self.points])
 
     def memory_checks(self) -> list[tuple[str, bool]]:
         """Peak memory under 1 GiB at each size, and flat from 1M users up."""
@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> Scaling:
             machine_before=machine(),
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
+        server_pid = server.postmaster_pid()
         for users in args.sizes:
             print(
                 f"pgbulk load, {users:,} users, {args.workers} workers ...",
@@ -123,7 +124,10 @@ def run(args: argparse.Namespace) -> Scaling:
             )
             server.checkpoint()
             started = time.perf_counter()
-            with server.fresh_database("pgbulk_bench_scaling") as dsn:
+            with (
+                CpuWatch(server_pid) as watch,
+                server.fresh_database("pgbulk_bench_scaling") as dsn,
+            ):
                 outcome = run_pgbulk(ctx, dsn, users, workers=args.workers)
             point = Point(
                 users,
@@ -132,6 +136,8 @@ def run(args: argparse.Namespace) -> Scaling:
                 outcome.peak_memory_bytes or 0,
                 outcome.database_size_bytes,
                 outcome.step_seconds,
+                watch.other_cores,
+                watch.steal_cores,
             )
             scaling.points.append(point)
             print(

@@ -12,7 +12,8 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ from pgbulk import dsn as dsns
 from pgbulk.server import EmbeddedServer, wheel_bin_dir
 
 DEFAULT_DATA_DIR = ".pgbulk-bench"
+
+# A run is "busy", its figures not final, when the machine was loaded before it began
+# or other processes took this much CPU, in cores, during any measurement.
+BUSY_LOAD_AVERAGE = 0.5
+BUSY_OTHER_CORES = 0.2
 DEBIAN_BIN = Path("/usr/lib/postgresql")
 
 # Server settings worth printing next to the figures: they decide most of them.
@@ -99,6 +105,18 @@ class BenchServer:
             with dsns.connect(self.dsn, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
+    def postmaster_pid(self) -> int | None:
+        """The server's main process, when it runs on this machine (else None)."""
+        if self.embedded is not None:
+            return self.embedded.status().pid
+        with dsns.connect(self.dsn, autocommit=True) as conn:
+            backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+            with suppress(psutil.Error):
+                parent = psutil.Process(backend).parent()
+                if parent is not None and parent.name().startswith("postgres"):
+                    return parent.pid
+        return None
+
     def checkpoint(self) -> None:
         """Write out the previous method's dirty pages so the next one does not pay for them."""
         with (
@@ -151,3 +169,59 @@ def _git_commit() -> str | None:
         )
         return out.stdout.strip()
     return None
+
+
+class CpuWatch:
+    """CPU used on this machine by anything but this run and its server, during a measurement.
+
+    The machines are shared: a figure measured while another process ran is not a
+    figure of the method. ``other_cores`` is the CPU time of every other process
+    (plus time the hypervisor stole) over the wall time, in cores. Processes of ours
+    that end during the measurement are counted through their parent, which reaps them.
+    """
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.other_cores = 0.0
+        self.steal_cores = 0.0
+
+    def __enter__(self) -> CpuWatch:
+        self._wall = time.perf_counter()
+        self._machine = psutil.cpu_times()
+        self._ours = self._our_cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.perf_counter() - self._wall
+        now = psutil.cpu_times()
+        busy = sum(
+            getattr(now, f) - getattr(self._machine, f) for f in _BUSY_FIELDS if hasattr(now, f)
+        )
+        ours = self._our_cpu() - self._ours
+        steal = getattr(now, "steal", 0.0) - getattr(self._machine, "steal", 0.0)
+        if wall > 0:
+            self.other_cores = max(0.0, busy - ours) / wall
+            self.steal_cores = steal / wall
+
+    def _our_cpu(self) -> float:
+        roots = [psutil.Process()]
+        with suppress(psutil.Error):
+            if self.server_pid:
+                roots.append(psutil.Process(self.server_pid))
+        total = 0.0
+        for root in roots:
+            with suppress(psutil.Error):
+                for proc in [root, *root.children(recursive=True)]:
+                    with suppress(psutil.Error):
+                        t = proc.cpu_times()
+                        total += t.user + t.system + t.children_user + t.children_system
+        return total
+
+
+# Busy CPU time: everything but idle and iowait; steal is another guest's use of our cores.
+_BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq", "steal")
+
+
+def busy(load_average_before: float, other_cores: Sequence[float | None]) -> bool:
+    during = [c for c in other_cores if c is not None]
+    return load_average_before > BUSY_LOAD_AVERAGE or max(during, default=0.0) > BUSY_OTHER_CORES
