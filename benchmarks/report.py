@@ -75,15 +75,14 @@ def point_summary(p: Point) -> str:
 def _context(
     server: dict[str, Any],
     machine: dict[str, Any],
-    busy: bool,
     started_at: str,
-    others: list[tuple[float | None, float | None]],
+    cpu: list[tuple[str, float | None, float | None]],
 ) -> list[str]:
-    """The machine and server lines; ``others`` is (other_cores, steal_cores) per measurement."""
+    """The machine and server lines; ``cpu`` is (name, other_cores, steal_cores) per measurement."""
     settings = server["settings"]
     where = "embedded server" if server["embedded"] else "server given by DSN"
-    other = max((o for o, _ in others if o is not None), default=None)
-    steal = max((st for _, st in others if st is not None), default=None)
+    other = max((o for _, o, _ in cpu if o is not None), default=None)
+    steal = max((st for _, _, st in cpu if st is not None), default=None)
     lines = [
         f"- PostgreSQL {server['version']} ({where}); {machine['cpus']} CPUs, "
         f"{machine['memory_gib']} GiB RAM; pgbulk {machine['pgbulk']}"
@@ -98,23 +97,44 @@ def _context(
             else "."
         ),
     ]
-    if busy:
+    if machine["load_average"][0] > BUSY_LOAD_AVERAGE:
         lines += [
             "",
-            f"**The machine was busy (load average above {BUSY_LOAD_AVERAGE} before, or other processes "
-            f"above {BUSY_OTHER_CORES} cores during a measurement): these figures are not final.**",
+            f"**The machine was busy when the run began (load average above "
+            f"{BUSY_LOAD_AVERAGE}): these figures are not final.**",
+        ]
+    disturbed = noisy(cpu)
+    if disturbed:
+        lines += [
+            "",
+            f"**Other processes used more than {BUSY_OTHER_CORES} cores while "
+            f"{', '.join(disturbed)} ran: those figures are not final.**",
         ]
     return lines
+
+
+def noisy(cpu: list[tuple[str, float | None, float | None]]) -> list[str]:
+    return [name for name, other, _ in cpu if other is not None and other > BUSY_OTHER_CORES]
+
+
+def _busy_title(machine: dict[str, Any], cpu: list[tuple[str, float | None, float | None]]) -> str:
+    if machine["load_average"][0] > BUSY_LOAD_AVERAGE:
+        return " — machine busy, not final"
+    disturbed = noisy(cpu)
+    return f" — disturbed: {', '.join(disturbed)}" if disturbed else ""
 
 
 # ---------------------------------------------------------------------- comparison
 
 
+def _cpu_of_lines(c: Comparison) -> list[tuple[str, float | None, float | None]]:
+    return [(ln.name, ln.other_cores, ln.steal_cores) for ln in c.lines if ln.ok]
+
+
 def comparison_markdown(c: Comparison) -> str:
     total = sum(c.dataset_rows.values())
     out = [f"## pgbulk and the alternatives: {c.users:,} users ({total:,} rows)", ""]
-    cpu = [(ln.other_cores, ln.steal_cores) for ln in c.lines if ln.ok]
-    out += _context(c.server, c.machine_before, c.busy, c.started_at, cpu)
+    out += _context(c.server, c.machine_before, c.started_at, _cpu_of_lines(c))
     out += [
         "",
         "Seconds per phase at the full size; `x pgbulk` is the method's time divided by pgbulk's "
@@ -233,7 +253,7 @@ def comparison_chart(c: Comparison, path: Path) -> None:
     right.set_xlabel("seconds: load + constraints + analyze (bars past the edge are cut)")
     right.legend(loc="lower right", fontsize=8)
     right.grid(axis="x", alpha=0.3)
-    busy = " — machine busy, not final" if c.busy else ""
+    busy = _busy_title(c.machine_before, _cpu_of_lines(c))
     fig.suptitle(
         f"Loading {c.users:,} users ({sum(c.dataset_rows.values()):,} rows), PostgreSQL "
         f"{c.server['version']}, {c.machine_before['cpus']} CPUs{busy}\n"
@@ -260,10 +280,13 @@ def write_comparison(c: Comparison, out: Path) -> list[Path]:
 # ---------------------------------------------------------------------- scaling
 
 
+def _cpu_of_points(s: Scaling) -> list[tuple[str, float | None, float | None]]:
+    return [(f"{count_label(p.users)} users", p.other_cores, p.steal_cores) for p in s.points]
+
+
 def scaling_markdown(s: Scaling) -> str:
     out = [f"## pgbulk load at growing sizes ({s.workers} workers)", ""]
-    cpu = [(p.other_cores, p.steal_cores) for p in s.points]
-    out += _context(s.server, s.machine_before, s.busy, s.started_at, cpu)
+    out += _context(s.server, s.machine_before, s.started_at, _cpu_of_points(s))
     out += [
         "",
         "| users | rows | load s | load rows/s | constraints s | analyze s | total s | peak memory "
@@ -346,7 +369,7 @@ def scaling_chart(s: Scaling, path: Path) -> None:
     for ax in (left, right):
         ax.set_xticks(users, [count_label(u) for u in users])
         ax.xaxis.set_minor_locator(NullLocator())
-    busy = " — machine busy, not final" if s.busy else ""
+    busy = _busy_title(s.machine_before, _cpu_of_points(s))
     fig.suptitle(
         f"pgbulk load, {s.workers} workers, PostgreSQL {s.server['version']}, "
         f"{s.machine_before['cpus']} CPUs{busy}",
