@@ -101,6 +101,8 @@ def run(
     keep_freed_memory()
     # Ctrl-C reaches the whole process group; the parent decides, and ends us with SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker inherits the parent's handler, which only records the signal.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         _Loader(worker_id, config, events, stop).run(tasks)
         events.put(("done", worker_id))

@@ -144,28 +144,18 @@ def wait_for_workers(loader: Loader, count: int = 2, timeout: float = 30.0) -> l
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         workers = []
-        for p in loader.tree()[1:]:
-            with contextlib.suppress(psutil.Error):
-                if "spawn_main" in " ".join(p.cmdline()):
-                    workers.append(p)
+        with contextlib.suppress(psutil.Error):
+            for p in psutil.Process(loader.proc.pid).children():
+                with contextlib.suppress(psutil.Error):
+                    # Forked or spawned workers, not multiprocessing's own helpers.
+                    cmdline = " ".join(p.cmdline())
+                    if "resource_tracker" not in cmdline and "forkserver" not in cmdline:
+                        workers.append(p)
         if len(workers) >= count:
             return workers
         assert loader.running, loader.stderr
         time.sleep(0.005)
     raise AssertionError(f"{count} workers did not start within {timeout} s")
-
-
-def wait_until_importing(workers: list[psutil.Process], module: str = "numpy") -> None:
-    """Until a worker has loaded ``module``'s native code: it is importing, past the
-    interpreter's start-up, not yet loading."""
-    deadline = time.monotonic() + 30.0
-    while time.monotonic() < deadline:
-        for p in workers:
-            with contextlib.suppress(psutil.Error):
-                if any(f"/{module}/" in m.path for m in p.memory_maps()):
-                    return
-        time.sleep(0.005)
-    raise AssertionError(f"no worker imported {module} within 30 s")
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
