@@ -41,25 +41,40 @@ DROP = [
 
 def fresh_database(admin_dsn: str, name: str) -> str:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return with_dbname(admin_dsn, name)
 
 
 def drop_database(admin_dsn: str, name: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def load_variants(admin_dsn: str, users: int) -> list[dict[str, Any]]:
     rows = []
-    for workers, chunk_users in [(1, 100_000), (2, 100_000), (3, 100_000), (2, 50_000), (2, 200_000)]:
+    for workers, chunk_users in [
+        (1, 100_000),
+        (2, 100_000),
+        (3, 100_000),
+        (2, 50_000),
+        (2, 200_000),
+    ]:
         dsn = fresh_database(admin_dsn, "pgbulk_choices")
         report = load(dsn, users=users, workers=workers, spec=ContactsSpec(chunk_users=chunk_users))
-        rows.append({"variant": f"workers={workers} chunk_users={chunk_users:,}",
-                     "load_s": report.seconds["load"], "rows_per_s": report.load_rows_per_second,
-                     "constraints_s": report.seconds["constraints"],
-                     "peak_mib": report.peak_memory_bytes / 2**20})
+        rows.append(
+            {
+                "variant": f"workers={workers} chunk_users={chunk_users:,}",
+                "load_s": report.seconds["load"],
+                "rows_per_s": report.load_rows_per_second,
+                "constraints_s": report.seconds["constraints"],
+                "peak_mib": report.peak_memory_bytes / 2**20,
+            }
+        )
         print(rows[-1], flush=True)
     drop_database(admin_dsn, "pgbulk_choices")
     return rows
@@ -70,8 +85,13 @@ def build(dsn: str, jobs: int, parallel: int) -> float:
         for statement in DROP:
             conn.execute(statement.encode())
     started = time.perf_counter()
-    constraints.run_steps(dsn, "public", schema.POST_LOAD, jobs=jobs, settings={
-        "maintenance_work_mem": "1GB", "max_parallel_maintenance_workers": str(parallel)})
+    constraints.run_steps(
+        dsn,
+        "public",
+        schema.POST_LOAD,
+        jobs=jobs,
+        settings={"maintenance_work_mem": "1GB", "max_parallel_maintenance_workers": str(parallel)},
+    )
     return time.perf_counter() - started
 
 
@@ -82,8 +102,12 @@ def constraint_variants(admin_dsn: str, users: int) -> tuple[float, list[dict[st
     rows = []
     for jobs, parallel in [(1, 2), (1, 0), (2, 2), (2, 0), (3, 2), (3, 0), (2, 2)]:
         seconds = build(dsn, jobs, parallel)
-        rows.append({"variant": f"connections={jobs} max_parallel_maintenance_workers={parallel}",
-                     "constraints_s": seconds})
+        rows.append(
+            {
+                "variant": f"connections={jobs} max_parallel_maintenance_workers={parallel}",
+                "constraints_s": seconds,
+            }
+        )
         print(rows[-1], flush=True)
     drop_database(admin_dsn, "pgbulk_choices")
     return first, rows
@@ -99,20 +123,35 @@ def main() -> None:
     admin = args.dsn or with_dbname(embedded_dsn(), "postgres")
     loads = load_variants(admin, users)
     first, builds = constraint_variants(admin, users)
-    lines = [f"# Loader choices at {users:,} users", "", "| load variant | load s | rows/s | constraints s | peak MiB |",
-             "|---|---:|---:|---:|---:|"]
-    lines += [f"| {r['variant']} | {r['load_s']:.2f} | {r['rows_per_s'] / 1e6:.2f}M | {r['constraints_s']:.2f} "
-              f"| {r['peak_mib']:.0f} |" for r in loads]
-    lines += ["", f"First build after the load (default choice, includes setting hint bits): {first:.2f} s", "",
-              "| constraints variant (warm pages) | seconds |", "|---|---:|"]
+    lines = [
+        f"# Loader choices at {users:,} users",
+        "",
+        "| load variant | load s | rows/s | constraints s | peak MiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['variant']} | {r['load_s']:.2f} | {r['rows_per_s'] / 1e6:.2f}M | {r['constraints_s']:.2f} "
+        f"| {r['peak_mib']:.0f} |"
+        for r in loads
+    ]
+    lines += [
+        "",
+        f"First build after the load (default choice, includes setting hint bits): {first:.2f} s",
+        "",
+        "| constraints variant (warm pages) | seconds |",
+        "|---|---:|",
+    ]
     lines += [f"| {r['variant']} | {r['constraints_s']:.2f} |" for r in builds]
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "load_choices.md").write_text(text)
-    (out / "load_choices.json").write_text(json.dumps({"users": users, "load": loads, "first_build_s": first,
-                                                       "constraints": builds}, indent=2))
+    (out / "load_choices.json").write_text(
+        json.dumps(
+            {"users": users, "load": loads, "first_build_s": first, "constraints": builds}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":
