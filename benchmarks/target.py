@@ -172,12 +172,13 @@ def _git_commit() -> str | None:
 
 
 class CpuWatch:
-    """CPU used on this machine by anything but this run and its server, during a measurement.
+    """CPU that other programs took on this machine during a measurement.
 
-    The machines are shared: a figure measured while another process ran is not a
-    figure of the method. ``other_cores`` is the CPU time of every other process
-    (plus time the hypervisor stole) over the wall time, in cores. Processes of ours
-    that end during the measurement are counted through their parent, which reaps them.
+    The machines are shared: a figure measured while another program ran is not a
+    figure of the method. ``other_cores`` is the CPU time of every user-space process
+    outside this run and its server (their ended children included, through the parent
+    that reaps them), plus the time the hypervisor stole for other guests, over the
+    wall time. Kernel threads are left out: they mostly work for our own I/O.
     """
 
     def __init__(self, server_pid: int | None) -> None:
@@ -187,39 +188,58 @@ class CpuWatch:
 
     def __enter__(self) -> CpuWatch:
         self._wall = time.perf_counter()
-        self._machine = psutil.cpu_times()
-        self._ours = self._our_cpu()
+        self._steal = _steal()
+        self._others = self._foreign_cpu()
         return self
 
     def __exit__(self, *exc: object) -> None:
         wall = time.perf_counter() - self._wall
-        now = psutil.cpu_times()
-        busy = sum(
-            getattr(now, f) - getattr(self._machine, f) for f in _BUSY_FIELDS if hasattr(now, f)
-        )
-        ours = self._our_cpu() - self._ours
-        steal = getattr(now, "steal", 0.0) - getattr(self._machine, "steal", 0.0)
+        steal = _steal() - self._steal
+        now = self._foreign_cpu()
+        # A process that ended shows up again, whole, in its parent's children time:
+        # take off what it had used before the measurement.
+        used = sum(cpu - self._others.get(key, 0.0) for key, cpu in now.items())
+        used -= sum(cpu for key, cpu in self._others.items() if key not in now)
         if wall > 0:
-            self.other_cores = max(0.0, busy - ours) / wall
             self.steal_cores = steal / wall
+            self.other_cores = max(0.0, used) / wall + self.steal_cores
 
-    def _our_cpu(self) -> float:
+    def _ours(self) -> set[int]:
         roots = [psutil.Process()]
         with suppress(psutil.Error):
             if self.server_pid:
                 roots.append(psutil.Process(self.server_pid))
-        total = 0.0
+        pids: set[int] = set()
         for root in roots:
             with suppress(psutil.Error):
-                for proc in [root, *root.children(recursive=True)]:
-                    with suppress(psutil.Error):
-                        t = proc.cpu_times()
-                        total += t.user + t.system + t.children_user + t.children_system
-        return total
+                pids.update(p.pid for p in [root, *root.children(recursive=True)])
+        return pids
+
+    def _foreign_cpu(self) -> dict[tuple[int, float], float]:
+        """CPU seconds of every other user-space process, by (pid, start time)."""
+        ours = self._ours()
+        found: dict[tuple[int, float], float] = {}
+        for proc in psutil.process_iter(["ppid", "create_time", "cpu_times"]):
+            info = proc.info
+            t = info.get("cpu_times")
+            if (
+                proc.pid in ours
+                or proc.pid == _KTHREADD
+                or info.get("ppid") == _KTHREADD
+                or t is None
+            ):
+                continue
+            found[proc.pid, info["create_time"]] = (
+                t.user + t.system + t.children_user + t.children_system
+            )
+        return found
 
 
-# Busy CPU time: everything but idle and iowait; steal is another guest's use of our cores.
-_BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq", "steal")
+_KTHREADD = 2  # the parent of every kernel thread on Linux
+
+
+def _steal() -> float:
+    return float(getattr(psutil.cpu_times(), "steal", 0.0))
 
 
 def busy(load_average_before: float, other_cores: Sequence[float | None]) -> bool:
