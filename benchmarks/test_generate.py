@@ -24,15 +24,18 @@ def dataset() -> Contacts:
     return pgbulk.contacts(USERS, seed=1)
 
 
-def record_rate(benchmark: BenchmarkFixture, summary: list[str], rows: int) -> None:
+def record_rate(
+    benchmark: BenchmarkFixture, summary: list[str], rows: int, *, target: bool = False
+) -> None:
     benchmark.extra_info["rows"] = rows
-    benchmark.extra_info["target_rows_per_second"] = TARGET_ROWS_PER_SECOND
+    if target:
+        benchmark.extra_info["target_rows_per_second"] = TARGET_ROWS_PER_SECOND
     if benchmark.stats is not None:  # None under --benchmark-disable
         rate = rows / benchmark.stats.stats.median
         benchmark.extra_info["rows_per_second"] = round(rate)
+        goal = f" (target {TARGET_ROWS_PER_SECOND / 1e6:.0f}M)" if target else ""
         summary.append(
-            f"{benchmark.name}: {rows:,} rows, {rate / 1e6:.2f}M rows/s on one core "
-            f"(target {TARGET_ROWS_PER_SECOND / 1e6:.0f}M for the whole chunk)"
+            f"{benchmark.name}: {rows:,} rows, {rate / 1e6:.2f}M rows/s on one core{goal}"
         )
 
 
@@ -55,4 +58,4 @@ def test_generate_and_encode_chunk(
     """The three tables of one chunk: what a load worker's producer thread does."""
     chunk = benchmark.pedantic(lambda: encode_chunk(dataset, 0), rounds=ROUNDS, warmup_rounds=1)
     assert chunk.rows["users"] == USERS
-    record_rate(benchmark, rate_summary, sum(chunk.rows.values()))
+    record_rate(benchmark, rate_summary, sum(chunk.rows.values()), target=True)
