@@ -612,13 +612,14 @@ def _run_workers(
     tasks: Any = ctx.Queue()
     events: Any = ctx.Queue()
     stop = ctx.Event()
+    traffic = ctx.Array("i", len(TABLES)) if nproc > 1 else None
     config = worker.WorkerConfig(
         dsn=dsn, target_schema=schema_name, spec=spec.to_dict(), seed=seed, users=users
     )
     procs = [
         ctx.Process(
             target=worker.run,
-            args=(i, config, tasks, events, stop),
+            args=(i, config, tasks, events, stop, traffic),
             name=f"pgbulk-worker-{i}",
             daemon=True,
         )
