@@ -9,6 +9,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 NODE_STAMP := functions/node_modules/.installed
 
 USERS ?= 10M
+BENCH_USERS ?= 1M
 WORKERS ?= 2
 IF_EXISTS ?= resume
 PYTEST_ARGS ?=
@@ -49,9 +50,9 @@ test-functions: $(NODE_STAMP)
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks -q --benchmark-only $(PYTEST_ARGS)
 
-## bench-compare: pgbulk against every other way to load the same data, one server, one run
+## bench-compare: pgbulk against every other way to load the same data, one server, one run (BENCH_USERS=1M)
 bench-compare: $(STAMP)
-	$(BIN)/python -m benchmarks.compare --users $(USERS)
+	$(BIN)/python -m benchmarks.compare --users $(BENCH_USERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pgbulk tests benchmarks
@@ -64,4 +65,5 @@ format: $(STAMP)
 
 clean:
 	-[ -d .pgbulk ] && $(BIN)/pgbulk server stop --data-dir .pgbulk
-	rm -rf $(VENV) $(CHECKOV_VENV) .pgbulk functions/node_modules functions/dist .pytest_cache .mypy_cache .ruff_cache
+	-[ -d .pgbulk-bench ] && $(BIN)/pgbulk server stop --data-dir .pgbulk-bench
+	rm -rf $(VENV) $(CHECKOV_VENV) .pgbulk .pgbulk-bench functions/node_modules functions/dist .pytest_cache .mypy_cache .ruff_cache
