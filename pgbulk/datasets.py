@@ -213,7 +213,7 @@ def contacts(
     zipf_a: float = 1.2,
     max_per_user: int = 5,
     uuid_version: int = 4,
-    chunk_users: int = 100_000,
+    chunk_users: int = 25_000,
 ) -> Contacts:
     """The ``contacts`` dataset. ``for chunk in pgbulk.contacts(1000, seed=7): chunk.copy_buffer("users")``."""
     spec = ContactsSpec(

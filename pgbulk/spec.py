@@ -37,7 +37,7 @@ class ContactsSpec:
     zipf_a: float = 1.2
     max_per_user: int = 5
     uuid_version: UuidVersion = 4
-    chunk_users: int = 100_000
+    chunk_users: int = 25_000
     uuid7_epoch_ms: int = DEFAULT_UUID7_EPOCH_MS
 
     name = "contacts"
