@@ -50,6 +50,7 @@ log = logging.getLogger("pgbulk")
 
 IfExists = Literal["fail", "replace", "resume"]
 EMBEDDED_DATABASE = "pgbulk"
+EMBEDDED_MAINTENANCE_WORK_MEM = "2GB"
 
 #: Bytes on disk per user once loaded and indexed (measured: see README). Used for the
 #: up-front estimate and the free-space guard on the embedded server.
@@ -159,7 +160,7 @@ def load(
     if_exists: IfExists = "fail",
     shard: Shard | None = None,
     constraint_jobs: int | None = None,
-    maintenance_work_mem: str | None = "1GB",
+    maintenance_work_mem: str | None = None,
     progress: Progress | None = None,
     data_dir: str | Path = ".pgbulk",
     pg_bin: str | Path | None = None,
@@ -184,6 +185,10 @@ def load(
     if embedded:  # before the server starts: a refused load creates nothing
         _check_disk(Path(data_dir), estimate)
     target_dsn = embedded_dsn(data_dir, pg_bin) if resolved is None else resolved
+    if maintenance_work_mem is None:
+        # Index builds sort in memory up to this much per connection. On pgbulk's own server
+        # the memory is known to be there; on someone else's, ask for less.
+        maintenance_work_mem = EMBEDDED_MAINTENANCE_WORK_MEM if embedded else "1GB"
     chunks = chunk_count(users, spec)
     wanted = chunks_for_shard(chunks, shard)
     with dsns.connect(target_dsn) as conn:
@@ -306,6 +311,11 @@ def finalize(
         settings = {"synchronous_commit": "off"}
         if maintenance_work_mem:
             settings["maintenance_work_mem"] = maintenance_work_mem
+        if jobs > 1:
+            # The connections are the parallelism: measured at 10M users on 2 cores, two
+            # connections without parallel maintenance workers built everything in 79.5 s,
+            # with them 86.8 s, and one connection with them 106.7 s.
+            settings["max_parallel_maintenance_workers"] = "0"
         received: list[int] = []
         try:
             with _interrupt_on_signals(received):

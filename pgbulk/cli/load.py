@@ -35,9 +35,8 @@ def _load_options(f: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--maintenance-work-mem",
-                default="1GB",
-                show_default=True,
-                help="maintenance_work_mem of the sessions that build indexes.",
+                help="maintenance_work_mem of the sessions that build indexes "
+                "[default: 2GB on the embedded server, else 1GB].",
             ),
             click.option(
                 "--shard",
@@ -126,7 +125,7 @@ def load_command(
     if_exists: str,
     workers: int,
     constraint_jobs: int | None,
-    maintenance_work_mem: str,
+    maintenance_work_mem: str | None,
     shard: str | None,
     quiet: bool,
     as_json: bool,
@@ -175,7 +174,7 @@ def resume_command(
     schema_name: str,
     workers: int,
     constraint_jobs: int | None,
-    maintenance_work_mem: str,
+    maintenance_work_mem: str | None,
     shard: str | None,
     quiet: bool,
     as_json: bool,
