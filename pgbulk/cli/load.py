@@ -11,11 +11,17 @@ import click
 
 from pgbulk import dsn as dsns
 from pgbulk import ledger
-from pgbulk.cli.options import COUNT, dsn_option, schema_option, server_options
+from pgbulk.cli.options import (
+    COUNT,
+    contacts_spec,
+    dataset_options,
+    dsn_option,
+    schema_option,
+    server_options,
+)
 from pgbulk.load import LoadReport, embedded_dsn, finalize, load, parse_if_exists
 from pgbulk.plan import Shard, shard_from_env
 from pgbulk.progress import for_terminal
-from pgbulk.spec import ContactsSpec
 
 
 def _load_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -73,36 +79,7 @@ def _print(report: LoadReport, as_json: bool, quiet: bool) -> None:
     show_default=True,
     help="Number of users (10M, 250k, 1_000_000).",
 )
-@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True)
-@click.option(
-    "--chunk-users",
-    type=COUNT,
-    default=ContactsSpec.chunk_users,
-    show_default=True,
-    help="Users per chunk: the unit of parallelism, commit and resume (part of the dataset).",
-)
-@click.option(
-    "--uuid",
-    "uuid_version",
-    type=click.Choice(["v4", "v7"]),
-    default="v4",
-    show_default=True,
-    help="Random UUIDv4 (as the original) or time-ordered UUIDv7 (faster index builds).",
-)
-@click.option(
-    "--zipf-a",
-    type=float,
-    default=ContactsSpec.zipf_a,
-    show_default=True,
-    help="Exponent of the truncated Zipf law of emails and phones per user (> 1).",
-)
-@click.option(
-    "--max-per-user",
-    type=int,
-    default=ContactsSpec.max_per_user,
-    show_default=True,
-    help="Most emails (and phones) a user has.",
-)
+@dataset_options
 @schema_option
 @click.option(
     "--if-exists",
@@ -133,12 +110,7 @@ def load_command(
     pg_bin: str | None,
 ) -> None:
     """Generate the contacts dataset and load it: bare tables, parallel binary COPY, then constraints."""
-    spec = ContactsSpec(
-        zipf_a=zipf_a,
-        max_per_user=max_per_user,
-        uuid_version=int(uuid_version[1]),  # type: ignore[arg-type]
-        chunk_users=chunk_users,
-    )
+    spec = contacts_spec(chunk_users, uuid_version, zipf_a, max_per_user)
     the_shard = Shard.parse(shard) if shard else shard_from_env(os.environ)
     progress = for_terminal(quiet or as_json)
     report = load(
