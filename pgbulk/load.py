@@ -17,8 +17,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing.context import ForkContext, SpawnContext
 from pathlib import Path
@@ -518,7 +518,23 @@ def _ledger_complete(dsn: str, schema_name: str) -> bool:
 
 
 @contextmanager
-def _interrupt_on_signals(received: list[int]) -> Iterator[None]:
+def _signal_handler(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """Handle SIGINT and SIGTERM with ``handler`` inside the block, then restore the old ones.
+
+    Only the main thread may set handlers: called from another thread, the caller's own apply.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _interrupt_on_signals(received: list[int]) -> AbstractContextManager[None]:
     """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread; ``received`` says which.
 
     SIGTERM would otherwise end the process on the spot, its statements running on in
@@ -529,33 +545,12 @@ def _interrupt_on_signals(received: list[int]) -> Iterator[None]:
         received.append(signum)
         raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers: the caller's own apply
-        return
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    return _signal_handler(handler)
 
 
-@contextmanager
-def _stop_on_signals(stop_flag: list[int]) -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into a flag the load loop checks, and restore the handlers after."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop_flag.append(signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers: the caller's own apply
-        return
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+def _stop_on_signals(stop_flag: list[int]) -> AbstractContextManager[None]:
+    """Turn SIGINT/SIGTERM into a flag the load loop checks."""
+    return _signal_handler(lambda signum, frame: stop_flag.append(signum))
 
 
 def _process_context() -> ForkContext | SpawnContext:
