@@ -163,7 +163,7 @@ def resume_command(
         )
     the_shard = Shard.parse(shard) if shard else shard_from_env(os.environ)
     report = load(
-        target,
+        dsn,  # not ``target``: load() itself knows the embedded server and its settings
         users=record.users,
         seed=record.seed,
         workers=workers,
@@ -174,6 +174,8 @@ def resume_command(
         constraint_jobs=constraint_jobs,
         maintenance_work_mem=maintenance_work_mem,
         progress=for_terminal(quiet or as_json),
+        data_dir=data_dir,
+        pg_bin=pg_bin,
     )
     _print(report, as_json, quiet)
 
