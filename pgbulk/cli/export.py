@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pgbulk.cli.options import COUNT, contacts_spec, dataset_options
+from pgbulk.cli.options import contacts_spec, dataset_options
 from pgbulk.export import export_parquet
 from pgbulk.progress import for_terminal
 
@@ -23,13 +23,6 @@ from pgbulk.progress import for_terminal
     required=True,
     type=click.Path(file_okay=False),
     help="Directory to write: DIR/users/, DIR/emails/, DIR/phone_numbers/, DIR/_pgbulk.json.",
-)
-@click.option(
-    "--users",
-    type=COUNT,
-    default="10M",
-    show_default=True,
-    help="Number of users (10M, 250k, 1_000_000).",
 )
 @dataset_options
 @click.option(

@@ -12,7 +12,6 @@ import click
 from pgbulk import dsn as dsns
 from pgbulk import ledger
 from pgbulk.cli.options import (
-    COUNT,
     contacts_spec,
     dataset_options,
     dsn_option,
@@ -72,13 +71,6 @@ def _print(report: LoadReport, as_json: bool, quiet: bool) -> None:
 
 @click.command("load")
 @dsn_option
-@click.option(
-    "--users",
-    type=COUNT,
-    default="10M",
-    show_default=True,
-    help="Number of users (10M, 250k, 1_000_000).",
-)
 @dataset_options
 @schema_option
 @click.option(

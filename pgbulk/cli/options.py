@@ -85,13 +85,20 @@ def schema_option(f: F) -> F:
 
 
 def dataset_options(f: F) -> F:
-    """--seed, --chunk-users, --uuid, --zipf-a, --max-per-user: with --users, they fix a dataset.
+    """--users, --seed, --chunk-users, --uuid, --zipf-a, --max-per-user: they fix a dataset.
 
     The command receives them as keyword arguments; :func:`contacts_spec` turns the last
     four into a ContactsSpec.
     """
     for decorator in reversed(
         [
+            click.option(
+                "--users",
+                type=COUNT,
+                default="10M",
+                show_default=True,
+                help="Number of users (10M, 250k, 1_000_000).",
+            ),
             click.option(
                 "--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0, show_default=True
             ),
