@@ -21,6 +21,11 @@ I64 = npt.NDArray[np.int64]
 _HEX_PAIRS = np.array(
     [int.from_bytes(f"{b:02x}".encode(), "little") for b in range(256)], dtype="<u2"
 )
+# Four hex characters for each 16-bit word of two bytes (the first byte's pair first):
+# one lookup per two bytes, and the 256 KiB table stays in cache.
+_HEX_QUADS = _HEX_PAIRS[np.arange(65_536) & 0xFF].astype("<u4") | (
+    _HEX_PAIRS[np.arange(65_536) >> 8].astype("<u4") << 16
+)
 # Four decimal digits for each value 0..9999, read as one 32-bit word.
 _DIGIT_QUADS = np.array(
     [int.from_bytes(f"{v:04d}".encode(), "little") for v in range(10_000)], dtype="<u4"
@@ -95,7 +100,8 @@ def uuid7(unix_ms: I64 | U64, raw: U64) -> U8:
 
 def uuid_hex(b: U8) -> U8:
     """The 32 lower-case hex digits of UUID bytes: an (n, 32) character matrix."""
-    return _HEX_PAIRS[b].view(np.uint8)
+    # np.take, not fancy indexing: the same lookup through a faster loop (about 3x here).
+    return np.take(_HEX_QUADS, np.ascontiguousarray(b).view("<u2")).view(np.uint8)
 
 
 def uuid_text_parts(hex_digits: U8) -> list[Text | bytes]:
@@ -116,7 +122,8 @@ def uuid_text(b: U8) -> U8:
 def take_rows(matrix: U8, rows: npt.NDArray[np.intp]) -> U8:
     """matrix[rows] for a C-contiguous byte matrix, moving each row as one element."""
     width = matrix.shape[1]
-    return matrix.view(f"V{width}")[rows, 0].view(np.uint8).reshape(-1, width)  # type: ignore[no-any-return]
+    # np.take rather than matrix[rows]: 2-3x faster for these row sizes.
+    return np.take(matrix.view(f"V{width}")[:, 0], rows).view(np.uint8).reshape(-1, width)
 
 
 # ---------------------------------------------------------------- text
@@ -150,7 +157,7 @@ def fixed_digits(values: U64 | I64, width: int) -> U8:
     out = np.empty((values.shape[0], quads), dtype="<u4")
     rest = values.astype(np.uint64)
     for q in range(quads - 1, -1, -1):
-        out[:, q] = _DIGIT_QUADS[rest % np.uint64(10_000)]
+        out[:, q] = np.take(_DIGIT_QUADS, rest % np.uint64(10_000))
         rest //= np.uint64(10_000)
     return out.view(np.uint8)[:, 4 * quads - width :]
 
@@ -268,6 +275,6 @@ def digits_of_halves(high: U64, low: U64) -> U8:
     out = np.empty((high.shape[0], 4), dtype="<u4")
     for col, half in ((0, high), (2, low)):
         h = half.astype(np.uint32)
-        out[:, col] = _DIGIT_QUADS[h // np.uint32(10_000)]
-        out[:, col + 1] = _DIGIT_QUADS[h % np.uint32(10_000)]
+        out[:, col] = np.take(_DIGIT_QUADS, h // np.uint32(10_000))
+        out[:, col + 1] = np.take(_DIGIT_QUADS, h % np.uint32(10_000))
     return out.view(np.uint8)
