@@ -175,6 +175,11 @@ class _Loader:
         producer = threading.Thread(target=self._produce, args=(tasks, ready), daemon=True)
         producer.start()
         try:
+            # Connect while the first chunk is being generated rather than after: the server
+            # would otherwise wait for both (4% of a 1M-user load with 2 workers). A failure
+            # here is left to the first chunk's retries, which report it.
+            with contextlib.suppress(psycopg.OperationalError):
+                self.conn = self._connect()
             while not self.stop.is_set():
                 item = ready.get()
                 if item is None:
