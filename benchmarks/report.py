@@ -131,6 +131,10 @@ def _cpu_of_lines(c: Comparison) -> list[tuple[str, float | None, float | None]]
     return [(ln.name, ln.other_cores, ln.steal_cores) for ln in c.lines if ln.ok]
 
 
+def _each_round(values: list[float]) -> str:
+    return f" (rounds: {', '.join(f'{v:.2f}' for v in values)})" if values else ""
+
+
 def comparison_markdown(c: Comparison) -> str:
     total = sum(c.dataset_rows.values())
     out = [f"## pgbulk and the alternatives: {c.users:,} users ({total:,} rows)", ""]
@@ -139,7 +143,13 @@ def comparison_markdown(c: Comparison) -> str:
         "",
         "Seconds per phase at the full size; `x pgbulk` is the method's time divided by pgbulk's "
         "(2 workers) for the same phase: above 1x, slower than pgbulk. `other CPU`: cores used by "
-        "other processes on the machine while the method ran.",
+        "other processes on the machine while the method ran."
+        + (
+            f" Each figure is the median of {len(c.rounds)} rounds, run in alternating order "
+            "(`other CPU` and memory: the largest)."
+            if len(c.rounds) > 1
+            else ""
+        ),
         "",
         "| method | users run | load s | load rows/s | x pgbulk | constraints s | x pgbulk "
         "| analyze s | x pgbulk | total s | x pgbulk | other CPU |",
@@ -186,7 +196,8 @@ def comparison_markdown(c: Comparison) -> str:
             "|---|--:|--:|---|",
         ]
         out += [
-            f"| {k.what} | {k.value:.2f} | {k.target} | {'yes' if k.passed else '**no**'} |"
+            f"| {k.what} | {k.value:.2f}{_each_round(k.rounds)} | {k.target} "
+            f"| {'yes' if k.passed else '**no**'} |"
             for k in checks
         ]
     notes = [(ln.name, n) for ln in c.lines if ln.ok for n in ln.notes]

@@ -216,6 +216,27 @@ def test_compare_runs_against_a_server_given_by_dsn(pg18: Server, tmp_path: Path
         ).fetchone() == (0,)
 
 
+def test_compare_rounds_alternate_the_order_and_report_medians(
+    pg18: Server, tmp_path: Path
+) -> None:
+    args = ["--users", str(USERS), "--dsn", pg18.dsn, "--rounds", "2", "--out", str(tmp_path)]
+    assert compare.main([*args, "--methods", "pgbulk-2,copy-file-2"]) == 0
+    data = json.loads((tmp_path / "compare-2k.json").read_text())
+    assert [[ln["name"] for ln in r] for r in data["rounds"]] == [
+        ["pgbulk-2", "copy-file-2"],
+        ["copy-file-2", "pgbulk-2"],
+    ]
+    for line in data["lines"]:
+        runs = [ln for r in data["rounds"] for ln in r if ln["name"] == line["name"]]
+        assert line["seconds"]["load"] == pytest.approx(
+            sum(ln["seconds"]["load"] for ln in runs) / 2
+        )
+    load = next(c for c in data["checks"] if c["what"].startswith("pgbulk-2 load rows/s"))
+    assert len(load["rounds"]) == 2 and load["value"] == pytest.approx(sum(load["rounds"]) / 2)
+    with pytest.raises(SystemExit):  # a method named twice: --rounds is the way to repeat
+        compare.main([*args, "--methods", "pgbulk-2,pgbulk-2"])
+
+
 def test_scaling_reports_each_size(pg18: Server, tmp_path: Path) -> None:
     assert (
         scaling.main(
