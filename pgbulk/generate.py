@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.random  # numpy imports it on first use; here, that is before workers fork
 import numpy.typing as npt
 
 U8 = npt.NDArray[np.uint8]
