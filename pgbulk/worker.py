@@ -91,6 +91,18 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def _as_batch_thread() -> None:
+    """Tell Linux this thread is a CPU-bound batch job (SCHED_BATCH; no privilege needed).
+
+    The producer works a chunk ahead, so it need not run the moment it wakes; the sender
+    and the server's backend must, or the backend waits for rows. With this, the backend
+    of a 1-worker load waited for the client in 5-7% of samples instead of 9-12%, and the
+    load phase ran 1.05x (1 worker) and 1.03x (2 workers) faster, medians of 8 alternating pairs.
+    """
+    with contextlib.suppress(AttributeError, OSError):  # not Linux
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_BATCH, os.sched_param(0))
+
+
 def run(
     worker_id: int,
     config: WorkerConfig,
@@ -194,6 +206,7 @@ class _Loader:
     def _produce(
         self, tasks: Queue[int | None], ready: queue.Queue[EncodedChunk | BaseException | None]
     ) -> None:
+        _as_batch_thread()
         try:
             while not self.stop.is_set():
                 index = tasks.get()
