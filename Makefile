@@ -10,6 +10,7 @@ NODE_STAMP := functions/node_modules/.installed
 
 USERS ?= 10M
 BENCH_USERS ?= 1M
+BENCH_ROUNDS ?= 1
 WORKERS ?= 2
 IF_EXISTS ?= resume
 PYTEST_ARGS ?=
@@ -50,9 +51,9 @@ test-functions: $(NODE_STAMP)
 bench: $(STAMP)
 	$(BIN)/pytest benchmarks -q --benchmark-only $(PYTEST_ARGS)
 
-## bench-compare: pgbulk against every other way to load the same data, one server, one run (BENCH_USERS=1M)
+## bench-compare: pgbulk against every other way to load the same data, one server, one run (BENCH_USERS=1M, BENCH_ROUNDS=1)
 bench-compare: $(STAMP)
-	$(BIN)/python -m benchmarks.compare --users $(BENCH_USERS)
+	$(BIN)/python -m benchmarks.compare --users $(BENCH_USERS) --rounds $(BENCH_ROUNDS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pgbulk tests benchmarks
