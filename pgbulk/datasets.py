@@ -210,10 +210,10 @@ def contacts(
     users: int,
     *,
     seed: int = 0,
-    zipf_a: float = 1.2,
-    max_per_user: int = 5,
-    uuid_version: int = 4,
-    chunk_users: int = 25_000,
+    zipf_a: float = ContactsSpec.zipf_a,
+    max_per_user: int = ContactsSpec.max_per_user,
+    uuid_version: int = ContactsSpec.uuid_version,
+    chunk_users: int = ContactsSpec.chunk_users,
 ) -> Contacts:
     """The ``contacts`` dataset. ``for chunk in pgbulk.contacts(1000, seed=7): chunk.copy_buffer("users")``."""
     spec = ContactsSpec(
