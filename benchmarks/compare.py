@@ -100,7 +100,7 @@ class Comparison:
     seconds: float = 0.0
 
     def line(self, name: str) -> Line | None:
-        return next((ln for ln in self.lines if ln.name == name and ln.ok), None)
+        return _find(self.lines, name)
 
     def ratio(self, line: Line, phase: str) -> float | None:
         """How many times pgbulk's time this method takes for a phase (>1: slower than pgbulk)."""
@@ -118,7 +118,7 @@ class Comparison:
         if len(self.rounds) > 1:
             per_round = [_ratio_checks(lines) for lines in self.rounds]
             found = []
-            for first in per_round[0] if per_round else []:
+            for first in per_round[0]:
                 values = [c.value for checks in per_round for c in checks if c.what == first.what]
                 value = statistics.median(values)
                 found.append(
