@@ -343,16 +343,17 @@ def assert_complete(dsn: str, seed: int) -> None:
 # ---------------------------------------------------------------------- constraint steps
 
 
-class PhoneNumbersLocked:
-    """Holds ACCESS SHARE on phone_numbers: loading goes on, its constraint steps wait."""
-
-    def __init__(self, dsn: str) -> None:
-        self.conn = psycopg.connect(dsn, application_name=TEST_APP)
-        self.conn.execute("LOCK TABLE phone_numbers IN ACCESS SHARE MODE")
-
-    def release(self) -> None:
-        self.conn.rollback()
-        self.conn.close()
+@contextlib.contextmanager
+def phone_numbers_locked(dsn: str) -> Iterator[psycopg.Connection]:
+    """Holds ACCESS SHARE on phone_numbers inside the block: loading goes on, its
+    constraint steps wait. Yields the locking connection, in its open transaction."""
+    conn = psycopg.connect(dsn, application_name=TEST_APP)
+    try:
+        conn.execute("LOCK TABLE phone_numbers IN ACCESS SHARE MODE")
+        yield conn
+    finally:
+        conn.rollback()
+        conn.close()
 
 
 def wait_for_blocked_constraints(running: list[Loader], dsn: str, timeout: float = 60) -> str:

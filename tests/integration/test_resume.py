@@ -97,8 +97,7 @@ def test_a_stop_while_building_constraints_then_resume(
 ) -> None:
     loader = loaders.start(load_args(db18_dsn, seed=23), workdir)
     loaders.wait_for_chunks(loader, db18_dsn, n=1)
-    lock = loaders.PhoneNumbersLocked(db18_dsn)
-    try:
+    with loaders.phone_numbers_locked(db18_dsn):
         loaders.wait_for_blocked_constraints([loader], db18_dsn)
         assert loaders.ledger_state(db18_dsn) == "finalizing"
         tree = loader.tree()
@@ -108,8 +107,6 @@ def test_a_stop_while_building_constraints_then_resume(
         assert loaders.wait_until_gone(tree) == []
         # No statement of the stopped load runs on, not even one waiting for a lock.
         assert loaders.wait_for_no_sessions(db18_dsn) == []
-    finally:
-        lock.release()
     if sig != signal.SIGKILL:
         assert code == 2
         assert loader.stderr.splitlines()[-1] == (
@@ -137,14 +134,11 @@ def test_a_step_built_meanwhile_by_another_session_counts_as_built(
     # waits to run the same one.
     loader = loaders.start(load_args(db18_dsn, seed=24), workdir)
     loaders.wait_for_chunks(loader, db18_dsn, n=1)
-    lock = loaders.PhoneNumbersLocked(db18_dsn)
-    try:
+    with loaders.phone_numbers_locked(db18_dsn) as lock:
         waiting = loaders.wait_for_blocked_constraints([loader], db18_dsn)
-        lock.conn.execute("SET search_path = public")
-        lock.conn.execute(waiting.encode())  # the very step pgbulk waits to run
-        lock.conn.commit()
-    finally:
-        lock.release()
+        lock.execute("SET search_path = public")
+        lock.execute(waiting.encode())  # the very step pgbulk waits to run
+        lock.commit()
 
     assert loader.wait() == 0, loader.stderr
     assert loader.report()["state"] == "complete"
@@ -156,13 +150,10 @@ def test_finalize_waits_for_the_load_that_is_building_the_constraints(
 ) -> None:
     loader = loaders.start(load_args(db18_dsn, seed=26), workdir)
     loaders.wait_for_chunks(loader, db18_dsn, n=1)
-    lock = loaders.PhoneNumbersLocked(db18_dsn)
-    try:
+    with loaders.phone_numbers_locked(db18_dsn):
         loaders.wait_for_blocked_constraints([loader], db18_dsn)
         finalizer = loaders.start(["finalize", "--dsn", db18_dsn], workdir)
         loaders.wait_for_session(finalizer, db18_dsn, "pgbulk finalize", waiting_for="advisory")
-    finally:
-        lock.release()
 
     assert loader.wait() == 0, loader.stderr
     assert finalizer.wait() == 0, finalizer.stderr

@@ -57,16 +57,13 @@ def _shards_with_the_finalizer_killed(dsn: str, workdir: Path) -> list[tuple[str
     """Run the shards, kill the one building the constraints half-way; return what it built."""
     shards = _start_shards(dsn, workdir)
     loaders.wait_for_chunks(shards[0], dsn, n=1)
-    lock = loaders.PhoneNumbersLocked(dsn)
-    try:
+    with loaders.phone_numbers_locked(dsn):
         loaders.wait_for_blocked_constraints(shards, dsn)
         for shard in shards:
             if shard.running:
                 shard.signal_group(signal.SIGKILL)
             shard.wait()
         assert loaders.wait_for_no_sessions(dsn) == []
-    finally:
-        lock.release()
     assert loaders.ledger_state(dsn) == "finalizing"
     built = loaders.constraints(dsn)
     assert ("users_pkey", "p") in [(n, t) for n, t, _ in built]
