@@ -7,11 +7,14 @@ int32 byte length (-1 for NULL) followed by the field's bytes, then an int16 -1 
 trailer.
 
 A column is a :class:`~pgbulk.generate.Text` (an (n, width) byte matrix plus optional
-per-row lengths) or a sequence of parts (``Text`` or constant ``bytes``) that are
-concatenated into one field. When every width is fixed, a tuple is one row of a matrix
-and the stream is written by column slices straight into the output; runs of rows with
-equal widths are written the same way; only text whose width changes from row to row
-is packed with a boolean mask. There is no Python loop per row.
+per-row lengths), a sequence of parts (``Text`` or constant ``bytes``) that are
+concatenated into one field, or :class:`Packed` values (offsets + bytes, as Arrow holds
+them). When every width is fixed, a tuple is one row of a matrix and the stream is
+written by column slices straight into the output; runs of rows with equal widths are
+written the same way; text whose width changes from row to row is packed with a boolean
+mask. With Packed values, the fixed-width stretches between them are such matrices and
+Arrow concatenates them with the values row by row: no value is ever padded to the
+longest one (one 1 MB value costs 1 MB). There is no Python loop per row.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from __future__ import annotations
 import itertools
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pgbulk.generate import Text, concat, put_columns
 
@@ -32,13 +38,41 @@ TRAILER = struct.pack(">h", -1)
 #: A length of -1 in ``Text.lengths`` sends that row's value as NULL.
 NULL = -1
 
-Column = Text | Sequence[Text | bytes]
+
+@dataclass(frozen=True)
+class Packed:
+    """Variable-width values as Arrow holds them: value i is ``data[offsets[i]:offsets[i+1]]``.
+
+    ``nulls`` marks the NULL rows (their bytes, if any, are not sent). ``offsets`` need not
+    start at 0: a slice of an Arrow array is used as it is.
+    """
+
+    offsets: npt.NDArray[np.int64]
+    data: npt.NDArray[np.uint8]
+    nulls: npt.NDArray[np.bool_] | None = None
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def lengths(self) -> npt.NDArray[np.int64]:
+        """Bytes per value, -1 for NULL (the wire's field length)."""
+        lengths = np.diff(self.offsets)
+        if self.nulls is not None:
+            lengths = np.where(self.nulls, -1, lengths)
+        return lengths
+
+    def rows(self, start: int, stop: int) -> Packed:
+        nulls = None if self.nulls is None else self.nulls[start:stop]
+        return Packed(self.offsets[start : stop + 1], self.data, nulls)
+
+
+Column = Text | Sequence[Text | bytes] | Packed
 
 # Above this many runs of equal widths, packing with a mask is cheaper than slicing runs.
 _MAX_RUNS = 64
 
 
-def _parts(column: Column) -> list[Text]:
+def _parts(column: Text | Sequence[Text | bytes]) -> list[Text]:
     seq = [column] if isinstance(column, Text) else list(column)
     return [
         Text(np.frombuffer(p, dtype=np.uint8)[None, :]) if isinstance(p, bytes) else p for p in seq
@@ -57,7 +91,9 @@ def encode(columns: Sequence[Column]) -> memoryview:
     """
     if not columns:
         raise ValueError("a COPY stream needs at least one column")
-    parts = [_parts(c) for c in columns]
+    if any(isinstance(c, Packed) for c in columns):
+        return _encode_packed(columns)
+    parts = [_parts(c) for c in columns]  # type: ignore[arg-type]  # no Packed here
     n = max(p.chars.shape[0] for ps in parts for p in ps)
     if any(p.chars.shape[0] not in (1, n) for ps in parts for p in ps):
         raise ValueError("all columns must have the same number of rows")
@@ -91,7 +127,7 @@ def encode(columns: Sequence[Column]) -> memoryview:
         pieces: list[bytes | tuple[int, list[Text]]] = []
         for start, stop in itertools.pairwise([0, *cuts.tolist(), n]):
             run = [_run_slice(t, start, stop) for t in texts]
-            if any(t.lengths is not None and t.lengths[start] == NULL for t in run):
+            if any(t.lengths is not None and t.lengths[0] == NULL for t in run):
                 pieces.append(_encode_masked(run, field_count))
             else:
                 pieces.append((2 + sum(4 + r.width for r in run), run))
@@ -173,3 +209,105 @@ def _encode_masked(texts: list[Text], field_count: npt.NDArray[np.uint8]) -> byt
             keep[:, col + 4 : col + 4 + t.width] = np.arange(t.width)[None, :] < used[:, None]
         col += 4 + t.width
     return rows[keep].tobytes()
+
+
+# ---------------------------------------------------------------------- packed values
+
+
+def _rows_of(column: Column) -> int:
+    if isinstance(column, Packed):
+        return len(column)
+    return int(max(p.chars.shape[0] for p in _parts(column)))
+
+
+def _encode_packed(columns: Sequence[Column]) -> memoryview:
+    """Tuples with Packed values: fixed-width runs of fields as matrices, joined by Arrow.
+
+    Between two variable-width values, everything is fixed width: the fields in between
+    and the next value's length. Each such run is one (n, w) matrix, written like the
+    all-fixed case; Arrow's ``binary_join_element_wise`` then concatenates, row by row,
+    run, value, run, value, ... in C++ (2 GB/s here, against 0.1 GB/s for the same
+    interleaving done with numpy index arrays), and its values buffer is the stream.
+    """
+    counts = {_rows_of(c) for c in columns}
+    n = max(counts)
+    if counts - {1, n} or any(isinstance(c, Packed) and len(c) != n for c in columns):
+        raise ValueError("all columns must have the same number of rows")
+    field_count = struct.pack(">h", len(columns))
+    pieces: list[pa.Array] = []
+    run: list[Text | bytes] = [field_count]
+    for column in columns:
+        if not isinstance(column, Packed):
+            parts = _parts(column)
+            if all(p.lengths is None for p in parts):
+                run += [struct.pack(">i", sum(p.width for p in parts)), *parts]
+                continue
+            column = _packed_text(parts[0] if len(parts) == 1 else concat(*parts), n)
+        run.append(Text(column.lengths().astype(">i4").view(np.uint8).reshape(-1, 4)))
+        pieces += [_binary(_fixed_rows(run, n)), _binary_values(column)]
+        run = []
+    if run:
+        pieces.append(_binary(_fixed_rows(run, n)))
+    body = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, _EMPTY)
+    data = body.buffers()[2]
+    offsets = np.frombuffer(body.buffers()[1], dtype=np.int64, count=n + 1, offset=8 * body.offset)
+    content = memoryview(data)[int(offsets[0]) : int(offsets[-1])] if n else b""
+    return memoryview(b"".join((HEADER, content, TRAILER)))
+
+
+_EMPTY = pa.scalar(b"", pa.large_binary())
+
+
+def _fixed_rows(parts: list[Text | bytes], n: int) -> npt.NDArray[np.uint8]:
+    """(n, w) rows of the given fixed-width parts side by side: a template row, then the columns."""
+    template = bytearray()
+    varying: list[tuple[int, Text]] = []
+    for p in parts:
+        if isinstance(p, bytes) or p.chars.shape[0] == 1:
+            template += p if isinstance(p, bytes) else p.chars.tobytes()
+        else:
+            varying.append((len(template), p))
+            template += bytes(p.width)
+    rows = np.empty((n, len(template)), dtype=np.uint8)
+    _fill_rows(rows, bytes(template))
+    for offset, p in varying:
+        put_columns(rows, offset, p.chars)
+    return rows
+
+
+def _binary(rows: npt.NDArray[np.uint8]) -> pa.Array:
+    """A matrix as an Arrow large_binary array of its rows, without copying it."""
+    n, width = rows.shape
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    return pa.Array.from_buffers(
+        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(rows)]
+    )
+
+
+def _binary_values(p: Packed) -> pa.Array:
+    """Packed values as Arrow large_binary (no copy); a NULL's bytes, if any, are dropped."""
+    offsets, data = p.offsets, p.data
+    if p.nulls is not None and bool((np.diff(offsets)[p.nulls] > 0).any()):
+        keep = np.repeat(~p.nulls, np.diff(offsets))
+        data = data[int(offsets[0]) : int(offsets[-1])][keep]
+        offsets = np.concatenate([[0], np.cumsum(np.maximum(p.lengths(), 0))])
+    return pa.Array.from_buffers(
+        pa.large_binary(),
+        len(p),
+        [None, pa.py_buffer(np.ascontiguousarray(offsets, dtype=np.int64)), pa.py_buffer(data)],
+    )
+
+
+def _packed_text(t: Text, n: int) -> Packed:
+    """Varying-width text as Packed: the used bytes of each row, row after row."""
+    if t.chars.shape[0] != n:
+        t = Text(
+            np.broadcast_to(t.chars, (n, t.width)),
+            None if t.lengths is None else np.broadcast_to(t.lengths, (n,)),
+        )
+    lengths = t.row_lengths()
+    used = np.maximum(lengths, 0)
+    data = t.chars[np.arange(t.width)[None, :] < used[:, None]]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(used, out=offsets[1:])
+    return Packed(offsets, data, lengths < 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -96,3 +98,59 @@ def test_nulls_and_varying_widths_in_the_masked_path() -> None:
 def test_columns_must_agree_on_rows() -> None:
     with pytest.raises(ValueError, match="same number of rows"):
         copy_format.encode([Text(np.zeros((2, 1), np.uint8)), Text(np.zeros((3, 1), np.uint8))])
+
+
+def _packed(values: list[bytes | None]) -> copy_format.Packed:
+    data = b"".join(v or b"" for v in values)
+    offsets = np.cumsum([0] + [len(v or b"") for v in values]).astype(np.int64)
+    nulls = np.array([v is None for v in values])
+    return copy_format.Packed(offsets, np.frombuffer(data, dtype=np.uint8), nulls)
+
+
+@pytest.mark.parametrize("outlier", [0, 1_000_000])
+def test_packed_values_equal_the_reference(outlier: int) -> None:
+    rng = np.random.default_rng(3)
+    n = 20_000  # more than two blocks
+    values: list[bytes | None] = [
+        None
+        if i % 13 == 5
+        else bytes(rng.integers(0, 256, int(rng.integers(0, 40)), dtype=np.uint8))
+        for i in range(n)
+    ]
+    if outlier:
+        values[9_000] = b"\x01" * outlier
+    ids = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    tags: list[bytes | None] = [b"ab" if i % 2 else b"" for i in range(n)]
+    got = bytes(copy_format.encode([Text(ids), _packed(values), [b"const"], _packed(tags)]))
+    rows = [(ids[i].tobytes(), values[i], b"const", tags[i]) for i in range(n)]
+    assert got == reference_stream(rows)
+
+
+def test_a_packed_slice_keeps_its_offsets() -> None:
+    whole = _packed([b"a", b"bb", None, b"dddd", b"eeeee"])
+    got = bytes(copy_format.encode([whole.rows(1, 4)]))
+    assert got == reference_stream([(b"bb",), (None,), (b"dddd",)])
+
+
+def test_one_long_value_costs_its_bytes_not_the_longest_value_per_row() -> None:
+    """One 4 MB value among 8,000 short ones: padded to it, the rows would take 31 GiB.
+
+    Run in a child process, whose peak resident memory (numpy's and Arrow's allocations
+    alike) is what is measured.
+    """
+    script = """
+import resource, numpy as np
+from pgbulk import copy_format
+values = [b"x"] * 8_000
+values[17] = b"y" * (4 << 20)
+data = np.frombuffer(b"".join(values), dtype=np.uint8)
+offsets = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = copy_format.encode([copy_format.Packed(offsets, data)])
+assert len(out) == 19 + 8_000 * 6 + 7_999 + (4 << 20) + 2, len(out)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert int(done.stdout) < 64 << 10  # KiB: a few copies of 4 MB at most
