@@ -56,3 +56,34 @@ class EventsError(PgbulkError):
 
 class ExportFailed(PgbulkError):
     """An export stopped before it finished; its directory holds no manifest, so it is incomplete."""
+
+
+class ValueRejected(PgbulkError):
+    """A value PostgreSQL would refuse, found before anything is sent.
+
+    Encoders know only the row within the array they were given; :meth:`at` adds where
+    that array comes from, so the message names table, column and row.
+    """
+
+    def __init__(
+        self, reason: str, *, row: int, column: str | None = None, table: str | None = None
+    ) -> None:
+        self.reason = reason
+        self.row = row
+        self.column = column
+        self.table = table
+        where = ".".join(p for p in (table, column) if p)
+        super().__init__(f"{where + ': ' if where else ''}row {row:,}: {reason}")
+
+    def at(self, *, table: str | None, column: str | None, first_row: int = 0) -> ValueRejected:
+        """The same error, placed: ``first_row`` is the global number of the array's row 0."""
+        return ValueRejected(
+            self.reason,
+            row=self.row + first_row,
+            column=column or self.column,
+            table=table or self.table,
+        )
+
+
+class TypeMismatch(PgbulkError):
+    """A column of the target has another type than the dataset's model or the source says."""
