@@ -102,9 +102,9 @@ class PgType:
                 )
         if self.name in ("varchar", "bpchar") and self.modifiers and self.modifiers[0] < 1:
             raise ParameterError("type", self.sql_unchecked(), "the length must be at least 1")
-        if self.name in ("time", "timestamp", "timestamptz", "interval") and self.modifiers:
-            if not 0 <= self.modifiers[0] <= 6:
-                raise ParameterError("type", self.sql_unchecked(), "the precision must be 0..6")
+        timed = self.name in ("time", "timestamp", "timestamptz", "interval")
+        if timed and self.modifiers and not 0 <= self.modifiers[0] <= 6:
+            raise ParameterError("type", self.sql_unchecked(), "the precision must be 0..6")
 
     @classmethod
     def parse(cls, text: str) -> PgType:
