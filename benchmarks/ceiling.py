@@ -22,11 +22,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from pgbulk import copy_format
-from pgbulk.copy_format import HEADER, TRAILER, Column
-from pgbulk.datasets import TABLES, Contacts
+from pgbulk import copy_format, ddl
+from pgbulk.chunks import Rows
+from pgbulk.copy_format import HEADER, TRAILER, Column, Packed
 from pgbulk.generate import Text
-from pgbulk.schema import CREATE_TABLES
+from pgbulk.model import Dataset
 
 
 class ServerCannotRead(Exception):
@@ -35,9 +35,10 @@ class ServerCannotRead(Exception):
 
 @dataclass
 class CeilingFiles:
-    """Binary COPY files of one dataset: ``paths[table][part]``."""
+    """Binary COPY files of one dataset: ``paths[table][part]``, tables in the model's order."""
 
     directory: Path
+    dataset: Dataset
     paths: dict[str, list[Path]] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -58,12 +59,12 @@ def _slice(column: Column, start: int, stop: int) -> Column:
 
     if isinstance(column, Text):
         return cut(column)
+    if isinstance(column, Packed):
+        return column.rows(start, stop)
     return [p if isinstance(p, bytes) else cut(p) for p in column]
 
 
-def write_files(
-    dataset: Contacts, parent: str | Path | None = None, parts: int = 2
-) -> CeilingFiles:
+def write_files(rows: Rows, parent: str | Path | None = None, parts: int = 2) -> CeilingFiles:
     """Write the dataset's tables as ``parts`` binary COPY files each, readable by any user.
 
     The directory is 0755 and the files 0644: the server usually runs as another
@@ -72,18 +73,21 @@ def write_files(
     started = time.perf_counter()
     directory = Path(tempfile.mkdtemp(prefix="pgbulk-ceiling-", dir=parent))
     directory.chmod(0o755)
+    tables = rows.dataset.table_names
     files = CeilingFiles(
         directory,
-        {t: [directory / f"{t}.{p}.copy" for p in range(parts)] for t in TABLES},
-        dict.fromkeys(TABLES, 0),
+        rows.dataset,
+        {t: [directory / f"{t}.{p}.copy" for p in range(parts)] for t in tables},
+        dict.fromkeys(tables, 0),
     )
-    handles = {(t, p): path.open("wb") for t in TABLES for p, path in enumerate(files.paths[t])}
+    handles = {(t, p): path.open("wb") for t in tables for p, path in enumerate(files.paths[t])}
     try:
         for f in handles.values():
             f.write(HEADER)
-        for chunk in dataset:
-            for table in TABLES:
-                columns, n = chunk.columns(table), chunk.rows(table)
+        for chunk in rows:
+            for t in chunk.tables:
+                table = t.name
+                columns, n = chunk.frame(table).copy_columns(), chunk.rows(table)
                 files.rows[table] += n
                 for p in range(parts):
                     start, stop = p * n // parts, (p + 1) * n // parts
@@ -104,7 +108,7 @@ def write_files(
 
 def check_readable(dsn: str, files: CeilingFiles) -> None:
     """Ask the server to stat one file: the ceiling is only possible when it can."""
-    path = str(files.paths[TABLES[0]][0])
+    path = str(next(iter(files.paths.values()))[0])
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("SELECT pg_stat_file(%s)", (path,))
@@ -133,7 +137,7 @@ def copy_from_files(dsn: str, files: CeilingFiles, *, sessions: int, freeze: boo
         raise ValueError(f"{parts} files per table do not split over {sessions} sessions")
     per_session = parts // sessions
     plans = [
-        [(t, files.paths[t][s * per_session : (s + 1) * per_session]) for t in TABLES]
+        [(t, paths[s * per_session : (s + 1) * per_session]) for t, paths in files.paths.items()]
         for s in range(sessions)
     ]
     conns = [
@@ -150,7 +154,7 @@ def copy_from_files(dsn: str, files: CeilingFiles, *, sessions: int, freeze: boo
             for table, paths in plan:
                 with conn.transaction():
                     if freeze:
-                        conn.execute(CREATE_TABLES[table].encode())
+                        conn.execute(ddl.create_table(files.dataset.table(table)))
                     for path in paths:
                         conn.execute(
                             sql.SQL("COPY {} FROM {} (FORMAT binary{})").format(

@@ -32,11 +32,19 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.methods import METHODS, PHASES, Context, MethodFailed, MethodSkipped, dataset_rows
+from benchmarks.methods import (
+    METHODS,
+    PHASES,
+    Context,
+    MethodFailed,
+    MethodSkipped,
+    dataset_rows,
+    index_names,
+)
 from benchmarks.target import DEFAULT_DATA_DIR, BenchServer, CpuWatch, busy, machine, open_server
 from pgbulk import dsn as dsns
 from pgbulk.cli.options import parse_count
-from pgbulk.schema import EXPECTED_INDEXES
+from pgbulk.datasets import contacts
 
 BASELINE = "pgbulk-2"
 # Full-size runs of pgbulk's own rows, whose constraint and ANALYZE times reduced runs use.
@@ -180,7 +188,7 @@ def borrow_finish(lines: list[Line]) -> None:
             continue
         constraints = donor.seconds["constraints"]
         if line.name == "original":
-            steps = [donor.step_seconds.get(name) for name in EXPECTED_INDEXES]
+            steps = [donor.step_seconds.get(name) for name in index_names(contacts.dataset())]
             constraints = max(s for s in steps if s is not None) if all(steps) else constraints
         line.seconds["constraints"] = constraints
         line.seconds["analyze"] = donor.seconds["analyze"]
@@ -342,7 +350,7 @@ def run(args: argparse.Namespace) -> Comparison:
     names = args.methods
     with open_server(args.dsn, args.data_dir, args.pg_bin) as server:
         ctx = Context(seed=args.seed, pgbench=server.pgbench(), files_parent=args.files_dir)
-        full_rows = dataset_rows(ctx.dataset(args.users))
+        full_rows = dataset_rows(ctx.rows(args.users))
         comparison = Comparison(
             users=args.users,
             seed=args.seed,

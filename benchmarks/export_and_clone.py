@@ -29,9 +29,9 @@ from typing import Any
 from benchmarks.target import DEFAULT_DATA_DIR, BenchServer, machine, open_server
 from pgbulk import testing
 from pgbulk.cli.options import parse_count
+from pgbulk.datasets.contacts import ContactsSpec, dataset
 from pgbulk.export import export_parquet
 from pgbulk.load import load
-from pgbulk.spec import ContactsSpec
 
 STRATEGIES: tuple[testing.CloneStrategy, ...] = ("wal_log", "file_copy")
 
@@ -40,6 +40,7 @@ def run(
     server: BenchServer, users: int, seed: int, workers: int, clones: int, chunk_users: int
 ) -> dict[str, Any]:
     spec = ContactsSpec(chunk_users=chunk_users)
+    model = dataset(spec)
     result: dict[str, Any] = {
         "users": users,
         "chunk_users": chunk_users,
@@ -71,9 +72,9 @@ def run(
     }
 
     server.checkpoint()
-    testing.drop_database(server.dsn, testing.template_name(spec, seed, users))
+    testing.drop_database(server.dsn, testing.template_name(model, seed, users))
     template = testing.ensure_template(
-        server.dsn, users=users, seed=seed, spec=spec, workers=workers
+        server.dsn, dataset=model, scale=users, seed=seed, workers=workers
     )
     result["template_build_seconds"] = template.seconds
     try:

@@ -20,23 +20,30 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgbulk import constraints, schema
+from pgbulk import constraints, ddl
 from pgbulk.cli.options import parse_count
+from pgbulk.datasets.contacts import ContactsSpec, dataset
 from pgbulk.dsn import with_dbname
-from pgbulk.load import embedded_dsn, load
-from pgbulk.spec import ContactsSpec
+from pgbulk.estimate import expected_rows
+from pgbulk.load import load
+from pgbulk.model import Dataset
+from pgbulk.target import embedded_dsn
 
-DROP = [
-    "ALTER TABLE emails DROP CONSTRAINT IF EXISTS emails_user_id_fkey",
-    "ALTER TABLE phone_numbers DROP CONSTRAINT IF EXISTS phone_numbers_user_id_fkey",
-    "ALTER TABLE users DROP CONSTRAINT IF EXISTS users_pkey",
-    "ALTER TABLE emails DROP CONSTRAINT IF EXISTS emails_pkey",
-    "ALTER TABLE emails DROP CONSTRAINT IF EXISTS emails_email_key",
-    "ALTER TABLE phone_numbers DROP CONSTRAINT IF EXISTS phone_numbers_pkey",
-    "ALTER TABLE phone_numbers DROP CONSTRAINT IF EXISTS phone_numbers_phone_number_key",
-    "DROP INDEX IF EXISTS emails_user_id_idx",
-    "DROP INDEX IF EXISTS phone_numbers_user_id_idx",
-]
+
+def drop_statements(model: Dataset) -> list[sql.Composed]:
+    """Drop every constraint and index the load built: foreign keys before the keys they use."""
+    found = ddl.expected(model)
+    statements = []
+    for e in [e for e in found if e.kind == "f"] + [e for e in found if e.kind != "f"]:
+        if e.kind == "i":
+            statements.append(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(e.name)))
+        else:
+            statements.append(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
+                    sql.Identifier(e.table), sql.Identifier(e.name)
+                )
+            )
+    return statements
 
 
 def fresh_database(admin_dsn: str, name: str) -> str:
@@ -80,15 +87,16 @@ def load_variants(admin_dsn: str, users: int) -> list[dict[str, Any]]:
     return rows
 
 
-def build(dsn: str, jobs: int, parallel: int) -> float:
+def build(dsn: str, users: int, jobs: int, parallel: int) -> float:
+    model = dataset()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for statement in DROP:
-            conn.execute(statement.encode())
+        for statement in drop_statements(model):
+            conn.execute(statement)
     started = time.perf_counter()
     constraints.run_steps(
         dsn,
         "public",
-        schema.POST_LOAD,
+        ddl.post_load(model, expected_rows(model, users)),
         jobs=jobs,
         settings={"maintenance_work_mem": "1GB", "max_parallel_maintenance_workers": str(parallel)},
     )
@@ -101,7 +109,7 @@ def constraint_variants(admin_dsn: str, users: int) -> tuple[float, list[dict[st
     first = report.seconds["constraints"]
     rows = []
     for jobs, parallel in [(1, 2), (1, 0), (2, 2), (2, 0), (3, 2), (3, 0), (2, 2)]:
-        seconds = build(dsn, jobs, parallel)
+        seconds = build(dsn, users, jobs, parallel)
         rows.append(
             {
                 "variant": f"connections={jobs} max_parallel_maintenance_workers={parallel}",

@@ -37,10 +37,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from benchmarks.ceiling import CeilingFiles, check_readable, copy_from_files, write_files
-from pgbulk import constraints, schema
-from pgbulk.datasets import TABLES, Contacts, ContactsChunk
-from pgbulk.generate import truncated_zipf_pmf
-from pgbulk.spec import ContactsSpec
+from pgbulk import constraints, ddl
+from pgbulk.chunks import Chunk, Rows
+from pgbulk.datasets import contacts
+from pgbulk.datasets.contacts import ContactsSpec
+from pgbulk.estimate import expected_rows
+from pgbulk.generate import Text, concat
+from pgbulk.generators import CountLaw
+from pgbulk.model import Column, Dataset, PerParent, Table
 
 PHASES = ("load", "constraints", "analyze", "total")
 
@@ -53,16 +57,27 @@ LOAD_SETTINGS = "SET synchronous_commit = off"
 ORIGINAL_COMMIT_USERS = 10_000  # the original committed every 10,000 users
 EXECUTEMANY_BATCH = 10_000
 
-INSERT = {
-    "users": "INSERT INTO users (id, name) VALUES (%s, %s)",
-    "emails": "INSERT INTO emails (id, user_id, email) VALUES (%s, %s, %s)",
-    "phone_numbers": "INSERT INTO phone_numbers (id, user_id, phone_number) VALUES (%s, %s, %s)",
-}
-COPY_TYPES = {
-    "users": ["uuid", "text"],
-    "emails": ["uuid", "uuid", "text"],
-    "phone_numbers": ["uuid", "uuid", "text"],
-}
+#: The contacts tables, parents first (the model's order).
+TABLES = contacts.dataset().table_names
+
+
+def insert_statement(table: Table) -> sql.Composed:
+    """``INSERT INTO table (columns) VALUES (%s, ...)``, the model's column order."""
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(table.name),
+        sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names),
+        sql.SQL(", ").join(sql.Placeholder() for _ in table.columns),
+    )
+
+
+def copy_types(table: Table) -> list[str]:
+    """The column types for ``Copy.set_types``: ``uuid``, ``text``, ..."""
+    return [c.type.sql for c in table.columns]
+
+
+def index_names(dataset: Dataset) -> tuple[str, ...]:
+    """The indexes that are not constraints (contacts: one on each child's user_id)."""
+    return tuple(e.name for e in ddl.expected(dataset) if e.kind == "i")
 
 
 class MethodSkipped(Exception):
@@ -101,14 +116,20 @@ class Context:
     files_parent: Path | None = None
     _files: CeilingFiles | None = None
 
-    def dataset(self, users: int) -> Contacts:
-        return Contacts(users, seed=self.seed, spec=self.spec)
+    @property
+    def dataset(self) -> Dataset:
+        """The contacts dataset of ``spec``, as a model."""
+        return contacts.dataset(self.spec)
+
+    def rows(self, users: int) -> Rows:
+        """The dataset's rows at ``users`` users: a sequence of chunks."""
+        return Rows(self.dataset, users, seed=self.seed)
 
     def ceiling_files(self, users: int) -> CeilingFiles:
         """The dataset as binary COPY files, written once and shared by the ceiling methods."""
-        if self._files is None or self._files.rows["users"] != users:
+        if self._files is None or self._files.rows[self.dataset.scale_table] != users:
             self.close()
-            self._files = write_files(self.dataset(users), self.files_parent)
+            self._files = write_files(self.rows(users), self.files_parent)
         return self._files
 
     def close(self) -> None:
@@ -120,17 +141,22 @@ class Context:
 # ---------------------------------------------------------------------- shared steps
 
 
-def create_tables(dsn: str, steps: Sequence[schema.Step] = ()) -> None:
+def create_tables(dsn: str, dataset: Dataset, steps: Sequence[ddl.Step] = ()) -> None:
     """pgbulk's bare tables, and optionally some post-load steps right away (on empty tables)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for ddl in schema.CREATE_TABLES.values():
-            conn.execute(ddl.encode())
+        for table in dataset.tables:
+            conn.execute(ddl.create_table(table))
         for step in steps:
-            for statement in step.sql.split("; "):
-                conn.execute(statement.encode())
+            for statement in step.statements:
+                conn.execute(statement)
 
 
-def finalize(dsn: str) -> tuple[float, float, dict[str, float]]:
+def post_load(dataset: Dataset, users: int) -> tuple[ddl.Step, ...]:
+    """pgbulk's post-load steps, ranked by the same row estimates pgbulk's finalize uses."""
+    return ddl.post_load(dataset, expected_rows(dataset, users))
+
+
+def finalize(dsn: str, dataset: Dataset, users: int) -> tuple[float, float, dict[str, float]]:
     """pgbulk's constraint and ANALYZE steps, as pgbulk runs them: seconds of each phase, and per step.
 
     Steps already in the catalog are skipped (the original's tables have their
@@ -138,12 +164,16 @@ def finalize(dsn: str) -> tuple[float, float, dict[str, float]]:
     """
     started = time.perf_counter()
     steps = constraints.run_steps(
-        dsn, "public", schema.POST_LOAD, jobs=CONSTRAINT_JOBS, settings=CONSTRAINT_SETTINGS
+        dsn,
+        "public",
+        post_load(dataset, users),
+        jobs=CONSTRAINT_JOBS,
+        settings=CONSTRAINT_SETTINGS,
     )
     built = time.perf_counter()
     steps.update(
         constraints.run_steps(
-            dsn, "public", schema.ANALYZE, jobs=ANALYZE_JOBS, settings=CONSTRAINT_SETTINGS
+            dsn, "public", ddl.analyze(dataset), jobs=ANALYZE_JOBS, settings=CONSTRAINT_SETTINGS
         )
     )
     return built - started, time.perf_counter() - built, steps
@@ -166,10 +196,10 @@ def database_size(dsn: str) -> int:
 
 
 def _finished(
-    method: str, dsn: str, users: int, load_s: float, notes: list[str] | None = None
+    ctx: Context, method: str, dsn: str, users: int, load_s: float, notes: list[str] | None = None
 ) -> Outcome:
-    rows = count_rows(dsn)
-    constraints_s, analyze_s, steps = finalize(dsn)
+    rows = count_rows(dsn, ctx.dataset.table_names)
+    constraints_s, analyze_s, steps = finalize(dsn, ctx.dataset, users)
     seconds = {
         "load": load_s,
         "constraints": constraints_s,
@@ -186,26 +216,22 @@ def _uuids(matrix: np.ndarray[Any, np.dtype[np.uint8]]) -> list[uuid.UUID]:
     return [uuid.UUID(bytes=data[i : i + 16]) for i in range(0, len(data), 16)]
 
 
-def python_rows(chunk: ContactsChunk) -> dict[str, list[tuple[Any, ...]]]:
-    """A chunk's rows as Python tuples, the input of the client-side methods."""
+def _python_values(chunk: Chunk, table: Table, column: Column) -> list[Any]:
+    """One column of a chunk as Python values: ``uuid.UUID`` for uuid, ``str`` for text."""
+    values = chunk.values(table.name, column.name)
+    if isinstance(values, np.ndarray) or column.type.name not in ("uuid", "text"):
+        raise TypeError(f"{table.name}.{column.name}: python_rows knows uuid and text columns")
+    text = values if isinstance(values, Text) else concat(*values)
+    if column.type.name == "uuid":
+        return _uuids(text.chars)  # (n, 16): the bytes of each UUID
+    return text.to_list()
+
+
+def python_rows(chunk: Chunk) -> dict[str, list[tuple[Any, ...]]]:
+    """A chunk's rows as Python tuples (columns in table order), the input of the client-side methods."""
     return {
-        "users": list(zip(_uuids(chunk.user_ids), chunk.user_names.to_list(), strict=True)),
-        "emails": list(
-            zip(
-                _uuids(chunk.email_ids),
-                _uuids(chunk.email_user_ids),
-                chunk.emails.to_list(),
-                strict=True,
-            )
-        ),
-        "phone_numbers": list(
-            zip(
-                _uuids(chunk.phone_ids),
-                _uuids(chunk.phone_user_ids),
-                chunk.phone_numbers.to_list(),
-                strict=True,
-            )
-        ),
+        t.name: list(zip(*(_python_values(chunk, t, c) for c in t.columns), strict=True))
+        for t in chunk.tables
     }
 
 
@@ -312,13 +338,13 @@ def run_copy_files(
     except Exception as e:
         raise MethodSkipped(str(e)) from None
     if not freeze:
-        create_tables(dsn)
+        create_tables(dsn, ctx.dataset)
     load_s = copy_from_files(dsn, files, sessions=sessions, freeze=freeze)
     notes = [
         f"files written beforehand in {files.seconds:.1f} s ({files.nbytes / 2**20:,.0f} MiB), not counted"
     ]
     return _finished(
-        "copy-freeze" if freeze else f"copy-file-{sessions}", dsn, users, load_s, notes
+        ctx, "copy-freeze" if freeze else f"copy-file-{sessions}", dsn, users, load_s, notes
     )
 
 
@@ -348,11 +374,23 @@ FROM (SELECT id, random() AS r FROM users WHERE id BETWEEN %(lo)s AND %(hi)s OFF
 """
 
 
-def zipf_case(column: str, spec: ContactsSpec) -> str:
+def count_law(dataset: Dataset, table: str) -> CountLaw:
+    """The law of how many rows of ``table`` each parent row has (contacts: a truncated Zipf)."""
+    rows = dataset.table(table).rows
+    if not isinstance(rows, PerParent):
+        raise ValueError(f"table {table} is not counted per parent row")
+    return rows.law
+
+
+def count_case(column: str, law: CountLaw) -> str:
     """``CASE WHEN column < cdf(1) THEN 1 ... ELSE kmax END`` for a uniform in [0, 1)."""
-    cdf = np.cumsum(truncated_zipf_pmf(spec.zipf_a, spec.max_per_user))[:-1]
-    whens = " ".join(f"WHEN {column} < {p!r} THEN {k}" for k, p in enumerate(cdf.tolist(), start=1))
-    return f"(CASE {whens} ELSE {spec.max_per_user} END)"
+    support, pmf = law.pmf()
+    cdf = np.cumsum(pmf)[:-1]
+    whens = " ".join(
+        f"WHEN {column} < {p!r} THEN {k}"
+        for k, p in zip(support.tolist(), cdf.tolist(), strict=False)
+    )
+    return f"(CASE {whens} ELSE {int(support[-1])} END)"
 
 
 def run_insert_select(ctx: Context, dsn: str, users: int, *, sessions: int) -> Outcome:
@@ -363,11 +401,11 @@ def run_insert_select(ctx: Context, dsn: str, users: int, *, sessions: int) -> O
     are random 16 digits as in the original (a duplicate is possible, ~0.02% of runs at
     1M users, and would fail the UNIQUE step).
     """
-    create_tables(dsn)
-    count = zipf_case("d.r", ctx.spec)
+    dataset = ctx.dataset
+    create_tables(dsn, dataset)
     children = [
-        INSERT_EMAILS.format(count=count).encode(),
-        INSERT_PHONES.format(count=count).encode(),
+        INSERT_EMAILS.format(count=count_case("d.r", count_law(dataset, "emails"))).encode(),
+        INSERT_PHONES.format(count=count_case("d.r", count_law(dataset, "phone_numbers"))).encode(),
     ]
     numbers = [users * s // sessions for s in range(sessions + 1)]
     space = [2**128 * s // sessions for s in range(sessions + 1)]
@@ -380,7 +418,7 @@ def run_insert_select(ctx: Context, dsn: str, users: int, *, sessions: int) -> O
             conn.execute(statement, owners)
 
     load_s = _in_parallel(dsn, sessions, work)
-    return _finished(f"insert-select-{sessions}", dsn, users, load_s, _uuid_note(dsn))
+    return _finished(ctx, f"insert-select-{sessions}", dsn, users, load_s, _uuid_note(dsn))
 
 
 def _uuid_note(dsn: str) -> list[str]:
@@ -401,12 +439,17 @@ def _uuid_note(dsn: str) -> list[str]:
 # ---------------------------------------------------------------------- client side, per row
 
 
-def _timed_chunks(
-    dataset: Contacts,
-) -> Iterator[tuple[ContactsChunk, dict[str, list[tuple[Any, ...]]]]]:
+def _timed_chunks(rows: Rows) -> Iterator[tuple[Chunk, dict[str, list[tuple[Any, ...]]]]]:
     """Each chunk with its Python rows, built before the caller starts its clock."""
-    for chunk in dataset:
+    for chunk in rows:
         yield chunk, python_rows(chunk)
+
+
+def _starts(chunk: Chunk, table: str) -> list[int]:
+    """Where each user's rows of ``table`` start in the chunk's rows, and the end."""
+    counts = chunk.frame(table).counts
+    assert counts is not None  # a table counted per parent row
+    return [0, *np.cumsum(counts, dtype=np.int64).tolist()]
 
 
 def run_original(ctx: Context, dsn: str, users: int) -> Outcome:
@@ -417,12 +460,15 @@ def run_original(ctx: Context, dsn: str, users: int) -> Outcome:
     server returned. Its tables had the primary keys, UNIQUE and foreign keys from the
     start; pgbulk's two child indexes are built afterwards, with ANALYZE.
     """
-    create_tables(dsn, [s for s in schema.POST_LOAD if s.name not in schema.EXPECTED_INDEXES])
+    dataset = ctx.dataset
+    later = index_names(dataset)
+    create_tables(dsn, dataset, [s for s in post_load(dataset, users) if s.name not in later])
     load_s = 0.0
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        for chunk, rows in _timed_chunks(ctx.dataset(users)):
-            email_at = np.concatenate([[0], np.cumsum(chunk.email_counts, dtype=np.int64)]).tolist()
-            phone_at = np.concatenate([[0], np.cumsum(chunk.phone_counts, dtype=np.int64)]).tolist()
+        for chunk, rows in _timed_chunks(ctx.rows(users)):
+            email_at = _starts(chunk, "emails")
+            phone_at = _starts(chunk, "phone_numbers")
+            first_user = chunk.unit.first_row
             started = time.perf_counter()
             for i, (user_id, name) in enumerate(rows["users"]):
                 cur.execute(
@@ -442,54 +488,63 @@ def run_original(ctx: Context, dsn: str, users: int) -> Outcome:
                         (phone_id, owner, phone),
                     )
                     cur.fetchone()
-                if (chunk.first_user + i + 1) % ORIGINAL_COMMIT_USERS == 0:
+                if (first_user + i + 1) % ORIGINAL_COMMIT_USERS == 0:
                     conn.commit()
             conn.commit()
             load_s += time.perf_counter() - started
     return _finished(
-        "original", dsn, users, load_s, ["constraints present during the load, as in the original"]
+        ctx,
+        "original",
+        dsn,
+        users,
+        load_s,
+        ["constraints present during the load, as in the original"],
     )
 
 
 def run_executemany(ctx: Context, dsn: str, users: int) -> Outcome:
     """psycopg ``executemany`` (pipelined by psycopg 3), 10,000 rows per call and per commit."""
-    create_tables(dsn)
+    dataset = ctx.dataset
+    create_tables(dsn, dataset)
     load_s = 0.0
     with psycopg.connect(dsn) as conn:
         conn.execute(LOAD_SETTINGS)
         conn.commit()
+        inserts = {t.name: insert_statement(t).as_string(conn) for t in dataset.tables}
         with conn.cursor() as cur:
-            for _, rows in _timed_chunks(ctx.dataset(users)):
+            for _, rows in _timed_chunks(ctx.rows(users)):
                 started = time.perf_counter()
-                for table in TABLES:
+                for table, insert in inserts.items():
                     for at in range(0, len(rows[table]), EXECUTEMANY_BATCH):
-                        cur.executemany(INSERT[table], rows[table][at : at + EXECUTEMANY_BATCH])
+                        cur.executemany(insert, rows[table][at : at + EXECUTEMANY_BATCH])
                         conn.commit()
                 load_s += time.perf_counter() - started
-    return _finished("executemany", dsn, users, load_s)
+    return _finished(ctx, "executemany", dsn, users, load_s)
 
 
 def run_write_row(ctx: Context, dsn: str, users: int) -> Outcome:
     """psycopg ``Copy.write_row`` per row, binary format, one transaction per chunk."""
-    create_tables(dsn)
+    dataset = ctx.dataset
+    create_tables(dsn, dataset)
     load_s = 0.0
     with psycopg.connect(dsn) as conn:
         conn.execute(LOAD_SETTINGS)
         conn.commit()
+        copies = [
+            (t.name, ddl.copy_statement("public", t).as_bytes(conn), copy_types(t))
+            for t in dataset.tables
+        ]
         with conn.cursor() as cur:
-            for _, rows in _timed_chunks(ctx.dataset(users)):
+            for _, rows in _timed_chunks(ctx.rows(users)):
                 started = time.perf_counter()
                 with conn.transaction():
-                    for table in TABLES:
-                        columns = ", ".join(schema.COLUMNS[table])
-                        with cur.copy(
-                            f"COPY {table} ({columns}) FROM STDIN (FORMAT binary)".encode()
-                        ) as copy:
-                            copy.set_types(COPY_TYPES[table])
+                    for table, statement, types in copies:
+                        with cur.copy(statement) as copy:
+                            copy.set_types(types)
                             for row in rows[table]:
                                 copy.write_row(row)
                 load_s += time.perf_counter() - started
-    return _finished("write-row", dsn, users, load_s)
+    return _finished(ctx, "write-row", dsn, users, load_s)
 
 
 # ---------------------------------------------------------------------- pgbench
@@ -512,7 +567,7 @@ def run_pgbench(ctx: Context, dsn: str, users: int) -> Outcome:
         raise MethodSkipped(
             "no pgbench binary found (give the server's bin directory with --pg-bin)"
         )
-    rows = sum(dataset_rows(ctx.dataset(users)).values())
+    rows = sum(dataset_rows(ctx.rows(users)).values())
     scale = pgbench_scale(rows)
     params = conninfo_to_dict(dsn)
     password = params.pop("password", None)
@@ -547,14 +602,13 @@ def run_pgbench(ctx: Context, dsn: str, users: int) -> Outcome:
 # ---------------------------------------------------------------------- the registry
 
 
-def dataset_rows(dataset: Contacts) -> dict[str, int]:
+def dataset_rows(rows: Rows) -> dict[str, int]:
     """Rows per table of the whole dataset (draws only the counts)."""
-    rows = dict.fromkeys(TABLES, 0)
-    for chunk in dataset:
-        rows["users"] += chunk.user_count
-        rows["emails"] += int(chunk.email_counts.sum())
-        rows["phone_numbers"] += int(chunk.phone_counts.sum())
-    return rows
+    counted = dict.fromkeys(rows.dataset.table_names, 0)
+    for chunk in rows:
+        for t in chunk.tables:
+            counted[t.name] += chunk.rows(t.name)
+    return counted
 
 
 Scale = Literal["full", "reduced", "original"]

@@ -11,11 +11,12 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 import pgbulk
 from pgbulk.allocator import keep_freed_memory
+from pgbulk.chunks import Rows
 from pgbulk.copy_format import HEADER, TRAILER
-from pgbulk.datasets import TABLES, Contacts
-from pgbulk.spec import ContactsSpec
-from pgbulk.worker import encode_chunk
+from pgbulk.datasets.contacts import ContactsSpec, dataset
+from pgbulk.load.worker import encode_chunk
 
+TABLES = dataset().table_names
 USERS = ContactsSpec.chunk_users  # one chunk at the default chunk size
 TARGET_ROWS_PER_SECOND = 4_000_000
 ROUNDS = 20
@@ -25,7 +26,7 @@ keep_freed_memory()
 
 
 @pytest.fixture(scope="module")
-def dataset() -> Contacts:
+def rows() -> Rows:
     return pgbulk.contacts(USERS, seed=1)
 
 
@@ -46,21 +47,21 @@ def record_rate(
 
 @pytest.mark.parametrize("table", TABLES)
 def test_generate_and_encode_table(
-    benchmark: BenchmarkFixture, rate_summary: list[str], dataset: Contacts, table: str
+    benchmark: BenchmarkFixture, rate_summary: list[str], rows: Rows, table: str
 ) -> None:
     # A fresh chunk per round: its columns are cached, and the users' ids are part of
     # the emails' and phones' cost (the email text is built from them).
     stream = benchmark.pedantic(
-        lambda: dataset.chunk(0).copy_buffer(table), rounds=ROUNDS, warmup_rounds=1
+        lambda: rows.chunk(0).copy_buffer(table), rounds=ROUNDS, warmup_rounds=1
     )
     assert bytes(stream[: len(HEADER)]) == HEADER and bytes(stream[-len(TRAILER) :]) == TRAILER
-    record_rate(benchmark, rate_summary, dataset.chunk(0).rows(table))
+    record_rate(benchmark, rate_summary, rows.chunk(0).rows(table))
 
 
 def test_generate_and_encode_chunk(
-    benchmark: BenchmarkFixture, rate_summary: list[str], dataset: Contacts
+    benchmark: BenchmarkFixture, rate_summary: list[str], rows: Rows
 ) -> None:
     """The three tables of one chunk: what a load worker's producer thread does."""
-    chunk = benchmark.pedantic(lambda: encode_chunk(dataset, 0), rounds=ROUNDS, warmup_rounds=1)
+    chunk = benchmark.pedantic(lambda: encode_chunk(rows, 0), rounds=ROUNDS, warmup_rounds=1)
     assert chunk.rows["users"] == USERS
     record_rate(benchmark, rate_summary, sum(chunk.rows.values()), target=True)

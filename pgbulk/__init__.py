@@ -6,21 +6,27 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from pgbulk.errors import PgbulkError
-from pgbulk.spec import ContactsSpec
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from pgbulk.datasets import TABLES, Contacts, ContactsChunk, contacts
+    from pgbulk.chunks import Chunk, Rows
+    from pgbulk.datasets.contacts import ContactsSpec, contacts
     from pgbulk.export import export_parquet
+    from pgbulk.model import Column, Dataset, Table
+    from pgbulk.types import PgType
 
 # Imported on first use: `import pgbulk` (and so the pytest plugin, which every pytest
 # run in an environment with pgbulk loads) must not pay for numpy and pyarrow.
 _LAZY = {
-    "TABLES": "pgbulk.datasets",
-    "Contacts": "pgbulk.datasets",
-    "ContactsChunk": "pgbulk.datasets",
-    "contacts": "pgbulk.datasets",
+    "Chunk": "pgbulk.chunks",
+    "Column": "pgbulk.model",
+    "ContactsSpec": "pgbulk.datasets.contacts",
+    "Dataset": "pgbulk.model",
+    "PgType": "pgbulk.types",
+    "Rows": "pgbulk.chunks",
+    "Table": "pgbulk.model",
+    "contacts": "pgbulk.datasets.contacts",
     "export_parquet": "pgbulk.export",
 }
 
@@ -34,11 +40,14 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "TABLES",
-    "Contacts",
-    "ContactsChunk",
+    "Chunk",
+    "Column",
     "ContactsSpec",
+    "Dataset",
+    "PgType",
     "PgbulkError",
+    "Rows",
+    "Table",
     "__version__",
     "contacts",
     "export_parquet",

@@ -1,4 +1,4 @@
-"""``pgbulk analyze --plot``: the per-user histograms against their law, and the sizes.
+"""``pgbulk analyze --plot``: the children-per-parent histograms against their law, and the sizes.
 
 matplotlib is optional (the ``plot`` extra). It is imported only here, with the Agg
 backend through :class:`matplotlib.figure.Figure` (no pyplot, no display, no global
@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pgbulk.analyze import HISTOGRAMS, Analysis, Result
+from pgbulk.analyze import Analysis, Result
 from pgbulk.errors import PgbulkError
-from pgbulk.generate import truncated_zipf_pmf
-from pgbulk.spec import ContactsSpec
+from pgbulk.model import PerParent, Table
 
 MIB = 2**20
 _OBSERVED, _EXPECTED, _HEAP, _INDEX, _UNIQUE = "#4C72B0", "#C44E52", "#55A868", "#8172B2", "#DD8452"
@@ -28,13 +27,15 @@ def plot(analysis: Analysis, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise PgbulkError(f"the plot is written as PNG: name the file *.png, not {path.name}")
-    spec = analysis.spec or ContactsSpec()
-    fig = Figure(figsize=(13, 9), layout="constrained")
-    (hist_emails, hist_phones), (tables, indexes) = fig.subplots(2, 2)
-    for ax, name in ((hist_emails, "emails_per_user"), (hist_phones, "phones_per_user")):
-        _histogram(ax, analysis[name], HISTOGRAMS[name], spec, known=analysis.spec is not None)
-    _table_sizes(tables, analysis["table_sizes"])
-    _index_sizes(indexes, analysis["index_sizes"])
+    histograms = analysis.histograms()
+    columns = max(2, len(histograms))
+    fig = Figure(figsize=(6.5 * columns, 9), layout="constrained")
+    grid = fig.add_gridspec(2 if histograms else 1, columns)
+    for i, (table, result) in enumerate(histograms):
+        _histogram(fig.add_subplot(grid[0, i]), result, table)
+    sizes = grid[1 if histograms else 0, :].subgridspec(1, 2)
+    _table_sizes(fig.add_subplot(sizes[0, 0]), analysis["table_sizes"])
+    _index_sizes(fig.add_subplot(sizes[0, 1]), analysis["index_sizes"])
     fig.suptitle(f"pgbulk analyze — schema {analysis.schema}", fontsize=14)
     try:
         fig.savefig(path, dpi=110)
@@ -43,34 +44,30 @@ def plot(analysis: Analysis, path: str | Path) -> Path:
     return path
 
 
-def _histogram(ax: Any, result: Result, table: str, spec: ContactsSpec, *, known: bool) -> None:
-    counts = [int(k) for k in result.column(result.columns[0])]
-    users = [int(n) for n in result.column("users")]
-    total = sum(users)
-    bars = ax.bar(counts, users, color=_OBSERVED, width=0.7, label=f"observed ({total:,} users)")
+def _histogram(ax: Any, result: Result, child: Table) -> None:
+    assert isinstance(child.rows, PerParent)
+    parent = child.rows.parent
+    counts = [int(k) for k in result.column("k")]
+    parents = [int(n) for n in result.column(parent)]
+    total = sum(parents)
+    bars = ax.bar(
+        counts, parents, color=_OBSERVED, width=0.7, label=f"observed ({total:,} {parent})"
+    )
     if len(counts) <= 20:
         # Inside the bars: above them the labels would sit on the law's markers.
-        labels = [f"{100 * n / total:.1f}%" for n in users]
+        labels = [f"{100 * n / total:.1f}%" for n in parents]
         ax.bar_label(bars, labels=labels, label_type="center", color="white")
-    pmf = truncated_zipf_pmf(spec.zipf_a, spec.max_per_user)
-    ks = list(range(1, spec.max_per_user + 1))
-    law = "" if known else " (default spec: no pgbulk ledger)"
-    ax.plot(
-        ks,
-        [total * p for p in pmf],
-        "o-",
-        color=_EXPECTED,
-        lw=2,
-        ms=7,
-        label=f"truncated Zipf a={spec.zipf_a} on 1..{spec.max_per_user}{law}",
-    )
-    if spec.max_per_user > 20:  # a long tail reads only on a log scale
+    law = child.rows.law
+    support, pmf = law.pmf()
+    params = ", ".join(f"{k}={v}" for k, v in law.params().items() if k != "key")
+    ax.plot(support, total * pmf, "o-", color=_EXPECTED, lw=2, ms=7, label=f"{law.kind}({params})")
+    if len(support) > 20:  # a long tail reads only on a log scale
         ax.set_yscale("log")
     else:
-        ax.set_xticks(ks)
-    ax.set_title(f"{table} per user")
-    ax.set_xlabel(f"{table} per user")
-    ax.set_ylabel("users")
+        ax.set_xticks(support)
+    ax.set_title(f"{child.name} per row of {parent}")
+    ax.set_xlabel(f"{child.name} per row of {parent}")
+    ax.set_ylabel(parent)
     ax.yaxis.set_major_formatter(_thousands())
     ax.grid(axis="y", alpha=0.3)
     ax.legend()

@@ -1,73 +1,68 @@
-"""The contacts tables of a chunk as Arrow tables. Pure: arrays in, Arrow tables out.
+"""A unit's rows of a table as an Arrow table, with the schema the model gives. Pure.
 
-Every column is text, built straight from the chunk's character matrices: an Arrow
-string array is an offsets buffer and a values buffer, so the offsets are the running
-sum of the text lengths and the values are the characters packed row after row. There
-is no Python loop per value. UUIDs are their canonical lower-case text, what
-PostgreSQL prints and what BigQuery, DuckDB and pandas read as a string.
+Text is built straight from the generator's character matrices: an Arrow string array
+is an offsets buffer and a values buffer, so the offsets are the running sum of the
+text lengths and the values are the characters packed row after row. There is no
+Python loop per value. UUIDs are their canonical lower-case text, what PostgreSQL
+prints and what BigQuery, DuckDB and pandas read as a string.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
-from pgbulk.datasets import TABLES, ContactsChunk
+from pgbulk.chunks import Chunk, Frame
 from pgbulk.errors import PgbulkError
-from pgbulk.generate import Text, take_rows, uuid_text
-from pgbulk.schema import COLUMNS
-
-#: One schema per table: the columns of the PostgreSQL tables, in order, all NOT NULL.
-SCHEMAS = {
-    table: pa.schema([pa.field(name, pa.string(), nullable=False) for name in COLUMNS[table]])
-    for table in TABLES
-}
+from pgbulk.generate import Text
+from pgbulk.model import Column, Table
 
 # An Arrow string array addresses its values with int32 offsets.
 _MAX_STRING_BYTES = 2**31 - 1
+#: Field metadata naming each column's PostgreSQL type, so a reader (pgbulk ingest) can
+#: make the same table again: a uuid travels as text.
+PG_TYPE = b"pgbulk.type"
+
+
+def schema(table: Table) -> pa.Schema:
+    """The Arrow schema of a table's export: one field per column, in model order."""
+    return pa.schema([_field(c) for c in table.columns])
+
+
+def _field(column: Column) -> pa.Field:
+    if column.type.name not in ("uuid", "text", "varchar", "bpchar") or column.type.array:
+        raise PgbulkError(f"the Parquet export cannot write {column.type.sql} columns yet")
+    return pa.field(
+        column.name, pa.string(), nullable=column.nullable, metadata={PG_TYPE: column.type.sql}
+    )
 
 
 def string_array(text: Text) -> pa.StringArray:
     """The values of ``text`` as an Arrow string array, without copying them one by one."""
     n = text.chars.shape[0]
-    ends = np.cumsum(text.row_lengths(), dtype=np.int64)
+    ends = np.cumsum(np.maximum(text.row_lengths(), 0), dtype=np.int64)
     if n and ends[-1] > _MAX_STRING_BYTES:
         # A plain PgbulkError: it is raised in export workers and must survive pickling.
-        raise PgbulkError(
-            f"a chunk's text column exceeds 2 GiB ({n:,} values): use a smaller chunk_users"
-        )
+        raise PgbulkError(f"a unit's text column exceeds 2 GiB ({n:,} values): use smaller units")
     offsets = np.zeros(n + 1, dtype=np.int32)
     offsets[1:] = ends
     if text.lengths is None:
         values = np.ascontiguousarray(text.chars).reshape(-1)
     else:
         values = text.chars[np.arange(text.width)[None, :] < text.lengths[:, None]]
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(values))
+    validity = None
+    if text.lengths is not None and bool((text.lengths < 0).any()):
+        validity = pa.py_buffer(np.packbits(text.lengths >= 0, bitorder="little"))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(values), validity)
 
 
-def chunk_table(chunk: ContactsChunk, table: str) -> pa.Table:
-    """One table's rows of ``chunk``: the rows the loader COPYs, as text columns."""
-    if table == "users":
-        columns = [Text(uuid_text(chunk.user_ids)), chunk.user_names]
-    elif table == "emails":
-        columns = [
-            Text(uuid_text(chunk.email_ids)),
-            _owner_ids(chunk, chunk.email_owner_rows),
-            chunk.emails,
-        ]
-    elif table == "phone_numbers":
-        columns = [
-            Text(uuid_text(chunk.phone_ids)),
-            _owner_ids(chunk, chunk.phone_owner_rows),
-            chunk.phone_numbers,
-        ]
-    else:
-        raise KeyError(f"unknown table {table!r}; the contacts tables are {', '.join(TABLES)}")
-    return pa.Table.from_arrays([string_array(c) for c in columns], schema=SCHEMAS[table])
+def _column_array(frame: Frame, column: Column) -> pa.Array:
+    return string_array(frame.text(column.name))
 
 
-def _owner_ids(chunk: ContactsChunk, owner_rows: npt.NDArray[np.intp]) -> Text:
-    # Each user's id text once, then one row copy per child: cheaper than formatting
-    # the owner's UUID again for every email or phone.
-    return Text(take_rows(uuid_text(chunk.user_ids), owner_rows))
+def chunk_table(chunk: Chunk, table: str) -> pa.Table:
+    """One table's rows of the unit: the rows the loader COPYs."""
+    frame = chunk.frame(table)
+    return pa.Table.from_arrays(
+        [_column_array(frame, c) for c in frame.table.columns], schema=schema(frame.table)
+    )

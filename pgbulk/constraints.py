@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 import psycopg
+from psycopg import sql
 
+from pgbulk.ddl import Step
 from pgbulk.dsn import connect
 from pgbulk.errors import LoadFailed
-from pgbulk.schema import Step
 
 
 def existing(conn: psycopg.Connection, schema: str) -> set[str]:
@@ -106,7 +107,7 @@ def run_steps(
         with lock:
             sessions.append(conn)
         with conn:
-            conn.execute("SELECT set_config('search_path', %s, false)", (_quote_ident(schema),))
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
             if check_client:
                 conn.execute("SET client_connection_check_interval = '1s'")
             for key, value in (settings or {}).items():
@@ -114,8 +115,8 @@ def run_steps(
             while (step := board.take()) is not None:
                 started = time.perf_counter()
                 try:
-                    for statement in step.sql.split("; "):
-                        conn.execute(statement.encode())
+                    for statement in step.statements:
+                        conn.execute(statement)
                 except BaseException as e:
                     if _built_meanwhile(conn, schema, step, e):
                         board.finish(step)
@@ -175,7 +176,3 @@ def _built_meanwhile(
         return step.name in existing(conn, schema)
     except psycopg.Error:
         return False
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -311,3 +311,16 @@ def _packed_text(t: Text, n: int) -> Packed:
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(used, out=offsets[1:])
     return Packed(offsets, data, lengths < 0)
+
+
+def tuple_widths(columns: Sequence[Column]) -> npt.NDArray[np.int64]:
+    """Bytes of each tuple that :func:`encode` writes for these columns, its field count included."""
+    n = max(_rows_of(c) for c in columns)
+    widths = np.full(n, 2 + 4 * len(columns), dtype=np.int64)
+    for column in columns:
+        if isinstance(column, Packed):
+            widths += np.maximum(column.lengths(), 0)
+            continue
+        for p in _parts(column):
+            widths += p.width if p.lengths is None else np.maximum(p.lengths, 0)
+    return widths

@@ -3,13 +3,13 @@
 Layout of an export directory (one dataset directory per table, which BigQuery,
 DuckDB, Spark and ``pyarrow.dataset`` read as one table each)::
 
-    DIR/users/part-00000.parquet          one file per chunk, one row group per file
-    DIR/emails/part-00000.parquet
+    DIR/users/part-00000.parquet          one file per unit, one row group per file
+    DIR/emails/part-00000.parquet         (contacts: a unit's users and their children)
     DIR/phone_numbers/part-00000.parquet
     DIR/_pgbulk.json                      the manifest, written last
 
-A producer pool of processes does the work: each process generates a chunk and writes
-its three files itself, so no chunk crosses a process boundary (the loader's workers do
+A producer pool of processes does the work: each process generates a unit and writes
+its tables' files itself, so no chunk crosses a process boundary (the loader's workers do
 the same for the same reason). A file is written under a hidden name and renamed when
 complete, and the manifest is written only after every chunk: a directory without
 ``_pgbulk.json`` is an export that did not finish.
@@ -33,21 +33,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow.parquet as pq
 
 from pgbulk import arrow
-from pgbulk.datasets import TABLES, Contacts
+from pgbulk.chunks import Rows
+from pgbulk.datasets import choose, from_definition
+from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.errors import ExportFailed, ParameterError, PgbulkError, TargetNotEmpty
-from pgbulk.generate import truncated_zipf_pmf
+from pgbulk.estimate import estimate
+from pgbulk.model import Dataset
 from pgbulk.progress import Progress
-from pgbulk.spec import ContactsSpec
 
 MANIFEST = "_pgbulk.json"
 COMPRESSION = "zstd"
 
-#: Parquet bytes per user (measured: 17 MiB for 100k users, UUIDv4): the free-space check.
-BYTES_PER_USER = 180
+#: Parquet bytes per heap byte the estimate predicts, with a margin (contacts measured
+#: 17 MiB of Parquet for 100k users and about 45 MiB of heap): the free-space check.
+PARQUET_PER_HEAP_BYTE = 0.5
 
 # Dictionary encoding and min/max statistics cost write time and give nothing for these
 # columns: ids, emails and phone numbers are unique, and random values make every row
@@ -67,7 +69,7 @@ class ExportReport:
     format: str
     dataset: dict[str, Any]
     seed: int
-    users: int
+    scale: int
     workers: int
     chunks: int
     rows: dict[str, int] = field(default_factory=dict)
@@ -94,10 +96,10 @@ class ExportReport:
     def summary(self) -> str:
         lines = [
             f"pgbulk export: {self.format} in {self.out_dir}",
-            f"  dataset   contacts seed={self.seed} users={self.users:,} "
-            f"chunks {self.chunks} with {self.workers} worker(s)",
+            f"  dataset   {self.dataset.get('dataset', '?')} seed={self.seed} "
+            f"scale={self.scale:,} chunks {self.chunks} with {self.workers} worker(s)",
         ]
-        for table in TABLES:
+        for table in self.rows:
             lines.append(
                 f"  {table:<14}{self.rows.get(table, 0):>14,} rows"
                 f"{self.bytes.get(table, 0) / 2**20:>10,.1f} MiB"
@@ -126,57 +128,65 @@ def part_name(chunk: int) -> str:
 def export_parquet(
     out_dir: str | Path,
     *,
-    users: int,
+    dataset: Dataset | None = None,
+    scale: int | None = None,
+    users: int | None = None,
     seed: int = 0,
     spec: ContactsSpec | None = None,
     workers: int = 2,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> ExportReport:
-    """Write the ``contacts`` dataset for ``(spec, seed, users)`` as Parquet under ``out_dir``.
+    """Write ``dataset`` at ``scale`` (default: contacts, ``users`` users) as Parquet files.
 
-    The rows are the ones :func:`pgbulk.load.load` loads for the same parameters, whatever
+    The rows are the ones :func:`pgbulk.load` loads for the same parameters, whatever
     the number of workers. ``out_dir`` must be empty or absent; ``overwrite=True``
     replaces a previous pgbulk export there (and nothing else).
     """
     started = time.perf_counter()
-    dataset = Contacts(users, seed=seed, spec=spec)
+    chosen, size = choose(dataset, scale, users, spec)
+    rows = Rows(chosen, size, seed=seed)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise ParameterError("workers", workers, "must be an integer in 1..64")
+    for table in chosen.tables:
+        arrow.schema(table)  # a column the export cannot write fails before any file
     out = Path(out_dir).expanduser().resolve()
-    _prepare(out, overwrite, dataset.users * BYTES_PER_USER)
+    expected = estimate(rows)
+    heap = sum(t.heap_bytes for t in expected.tables)
+    _prepare(out, overwrite, chosen, int(heap * PARQUET_PER_HEAP_BYTE))
     progress = progress or Progress()
-    progress.phase("export", total_rows=_expected_rows(dataset))
+    progress.phase("export", total_rows=round(expected.rows))
+    names = chosen.table_names
     report = ExportReport(
         out_dir=str(out),
         format="parquet",
-        dataset=dataset.spec.to_dict(),
-        seed=dataset.seed,
-        users=dataset.users,
-        workers=min(workers, dataset.chunks),
-        chunks=dataset.chunks,
-        rows=dict.fromkeys(TABLES, 0),
-        bytes=dict.fromkeys(TABLES, 0),
+        dataset=dict(chosen.definition),
+        seed=rows.seed,
+        scale=rows.scale,
+        workers=min(workers, rows.chunks),
+        chunks=rows.chunks,
+        rows=dict.fromkeys(names, 0),
+        bytes=dict.fromkeys(names, 0),
     )
     with _incomplete_on_error(out):
-        for written in _write_all(out, dataset, report.workers):
-            for table in TABLES:
-                report.rows[table] += written.rows[table]
-                report.bytes[table] += written.bytes[table]
+        for written in _write_all(out, rows, report.workers):
+            for name, count in written.rows.items():
+                report.rows[name] += count
+                report.bytes[name] += written.bytes[name]
             progress.advance(sum(written.rows.values()))
-        _write_manifest(out, dataset, report)
+        _write_manifest(out, rows, report)
     report.seconds = time.perf_counter() - started
     progress.close()
     return report
 
 
-def write_chunk(out: Path, dataset: Contacts, index: int) -> ChunkWritten:
-    """Generate chunk ``index`` and write its file of each table."""
-    chunk = dataset.chunk(index)
-    provenance = json.dumps(_describe(dataset) | {"chunk": index}).encode()
-    rows: dict[str, int] = {}
+def write_chunk(out: Path, rows: Rows, index: int) -> ChunkWritten:
+    """Generate unit ``index`` and write its file of each table it has rows of."""
+    chunk = rows.chunk(index)
+    provenance = json.dumps(_describe(rows) | {"chunk": index}).encode()
+    counts: dict[str, int] = {}
     sizes: dict[str, int] = {}
-    for table in TABLES:
+    for table in (t.name for t in chunk.tables):
         data = arrow.chunk_table(chunk, table)
         data = data.replace_schema_metadata({b"pgbulk": provenance})
         path = out / table / part_name(index)
@@ -184,27 +194,27 @@ def write_chunk(out: Path, dataset: Contacts, index: int) -> ChunkWritten:
         # One row group per chunk: a reader can take the chunks apart again.
         pq.write_table(data, partial, row_group_size=max(1, data.num_rows), **_WRITE_OPTIONS)
         partial.replace(path)
-        rows[table] = data.num_rows
+        counts[table] = data.num_rows
         sizes[table] = path.stat().st_size
-    return ChunkWritten(index, rows, sizes)
+    return ChunkWritten(index, counts, sizes)
 
 
 # ---------------------------------------------------------------------- the pool
 
 
-def _write_all(out: Path, dataset: Contacts, workers: int) -> Iterator[ChunkWritten]:
-    """Yield each chunk's ChunkWritten as it completes (in any order)."""
+def _write_all(out: Path, rows: Rows, workers: int) -> Iterator[ChunkWritten]:
+    """Yield each unit's ChunkWritten as it completes (in any order)."""
     if workers == 1:  # no pool to start: the common case of small exports and tests
-        for index in range(dataset.chunks):
-            yield write_chunk(out, dataset, index)
+        for index in range(rows.chunks):
+            yield write_chunk(out, rows, index)
         return
-    args = (str(out), dataset.spec.to_dict(), dataset.seed, dataset.users)
+    args = (str(out), dict(rows.dataset.definition), rows.seed, rows.scale)
     pool = ProcessPoolExecutor(
         workers, mp_context=mp.get_context("spawn"), initializer=_init_worker
     )
     try:
         pending: set[Future[ChunkWritten]] = {
-            pool.submit(_write_chunk_in_worker, *args, index) for index in range(dataset.chunks)
+            pool.submit(_write_chunk_in_worker, *args, index) for index in range(rows.chunks)
         }
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -230,10 +240,9 @@ def _incomplete_on_error(out: Path) -> Iterator[None]:
 
 
 def _write_chunk_in_worker(
-    out: str, spec: dict[str, Any], seed: int, users: int, index: int
+    out: str, definition: dict[str, Any], seed: int, scale: int, index: int
 ) -> ChunkWritten:
-    dataset = Contacts(users, seed=seed, spec=ContactsSpec.from_dict(spec))
-    return write_chunk(Path(out), dataset, index)
+    return write_chunk(Path(out), Rows(from_definition(definition), scale, seed=seed), index)
 
 
 def _init_worker() -> None:
@@ -249,7 +258,7 @@ def _init_worker() -> None:
 # ---------------------------------------------------------------------- the directory
 
 
-def _prepare(out: Path, overwrite: bool, estimate: int) -> None:
+def _prepare(out: Path, overwrite: bool, dataset: Dataset, needed: int) -> None:
     """Make ``out`` an empty directory with one subdirectory per table."""
     if out.exists() and not out.is_dir():
         raise PgbulkError(f"{out} is a file: give a directory for the export")
@@ -259,7 +268,7 @@ def _prepare(out: Path, overwrite: bool, estimate: int) -> None:
             f"{out} is not empty: choose a new or empty directory, or --overwrite to replace "
             "the pgbulk export there"
         )
-    foreign = [name for name in entries if name not in (*TABLES, MANIFEST)]
+    foreign = [name for name in entries if name not in (*dataset.table_names, MANIFEST)]
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise TargetNotEmpty(
@@ -274,41 +283,40 @@ def _prepare(out: Path, overwrite: bool, estimate: int) -> None:
             path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out).free
-    if free < estimate * 1.2:
+    if free < needed * 1.2:
         raise PgbulkError(
-            f"not enough free disk under {out}: about {estimate / 2**30:.1f} GiB needed, "
-            f"{free / 2**30:.1f} GiB free; export fewer users or choose another directory"
+            f"not enough free disk under {out}: about {needed / 2**30:.1f} GiB needed, "
+            f"{free / 2**30:.1f} GiB free; export a smaller scale or choose another directory"
         )
-    for table in TABLES:
+    for table in dataset.table_names:
         (out / table).mkdir()
 
 
-def _expected_rows(dataset: Contacts) -> int:
-    """Users plus the law's mean of emails and phones per user: close enough for an ETA."""
-    spec = dataset.spec
-    pmf = truncated_zipf_pmf(spec.zipf_a, spec.max_per_user)
-    return round(dataset.users * (1 + 2 * float(pmf @ np.arange(1, spec.max_per_user + 1))))
-
-
-def _describe(dataset: Contacts) -> dict[str, Any]:
+def _describe(rows: Rows) -> dict[str, Any]:
     from pgbulk import __version__
 
     return {
-        "dataset": dataset.spec.to_dict(),
-        "seed": dataset.seed,
-        "users": dataset.users,
+        "dataset": dict(rows.dataset.definition),
+        "seed": rows.seed,
+        "scale": rows.scale,
         "pgbulk_version": __version__,
     }
 
 
-def _write_manifest(out: Path, dataset: Contacts, report: ExportReport) -> None:
+def _write_manifest(out: Path, rows: Rows, report: ExportReport) -> None:
     """What the directory holds; deterministic for a dataset (no times, no paths)."""
     manifest = {
         "format": "parquet",
         "compression": COMPRESSION,
-        **_describe(dataset),
-        "chunks": dataset.chunks,
-        "tables": {table: {"rows": report.rows[table]} for table in TABLES},
+        **_describe(rows),
+        "chunks": rows.chunks,
+        "tables": {
+            table.name: {
+                "rows": report.rows[table.name],
+                "columns": {c.name: c.type.sql for c in table.columns},
+            }
+            for table in rows.dataset.tables
+        },
     }
     partial = out / f".{MANIFEST}.partial"
     partial.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -1,14 +1,17 @@
 """The dataset fingerprint: an order-independent checksum of every row of every table.
 
-Each row has a canonical byte form that PostgreSQL and numpy both produce cheaply —
-its UUIDs as 16 bytes, then its text as UTF-8 — hashed with MD5. A table's checksum
-is the number of rows and the sum, modulo 2**64, of the first 8 bytes of the row
-hashes: any order of rows, chunks, workers or shards gives the same value, and any
-changed, missing or extra row changes it.
+The canonical bytes of a row are its fields as binary COPY writes them: for each column,
+in the model's order, a 4-byte big-endian length (-1 for NULL, then nothing) and the
+value's binary send form (``int4send``, ``uuid_send``, ``textsend``, ...: what
+``COPY ... (FORMAT binary)`` would write). Length prefixes and the NULL marker keep any
+two rows apart (``('ab', 'c')`` and ``('a', 'bc')`` differ). A row's hash is the first 8
+bytes of the MD5 of those bytes; a table's checksum is its number of rows and the sum,
+modulo 2**64, of its row hashes: any order of rows, units, workers or shards gives the
+same value, and any changed, missing or extra row changes it.
 
-``of_database(dsn, schema)`` computes it in the server (one scan per table);
-``of_dataset(spec, seed, users)`` computes it from the generator, with no database.
-A correct load has ``of_database(...) == of_dataset(...)``.
+``of_database(dsn, schema)`` computes it in the server (one scan per table, the send
+functions named by the catalog); ``of_dataset(rows)`` computes it from the generator's
+COPY streams, with no database. A correct load has equal fingerprints both ways.
 """
 
 from __future__ import annotations
@@ -25,27 +28,16 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from pgbulk import copy_format, ledger, md5
 from pgbulk import dsn as dsns
-from pgbulk import md5
-from pgbulk.datasets import TABLES, Contacts, ContactsChunk
+from pgbulk.chunks import Chunk, Rows
+from pgbulk.datasets import from_definition
 from pgbulk.errors import PgbulkError
-from pgbulk.generate import U8, U64, Text
-from pgbulk.spec import ContactsSpec
+from pgbulk.generate import U64
+from pgbulk.model import Dataset
 
 MOD = 2**64
 BUCKETS = 256  # rows are split by the top byte of their hash to find which rows differ
-
-#: The canonical byte form of a row, as SQL over the table's columns.
-ROW_BYTES_SQL = {
-    "users": "uuid_send(id) || convert_to(name, 'UTF8')",
-    "emails": "uuid_send(id) || uuid_send(user_id) || convert_to(email, 'UTF8')",
-    "phone_numbers": "uuid_send(id) || uuid_send(user_id) || convert_to(phone_number, 'UTF8')",
-}
-
-
-def row_hash_sql(table: str) -> str:
-    """SQL for a row's hash: the first 8 bytes of md5(canonical bytes), as a signed bigint."""
-    return f"('x' || left(md5({ROW_BYTES_SQL[table]}), 16))::bit(64)::bigint"
 
 
 @dataclass(frozen=True)
@@ -91,20 +83,58 @@ class Fingerprint:
 # ---------------------------------------------------------------------- in the server
 
 
-def of_database(dsn: str, schema_name: str = "public") -> Fingerprint:
-    """The fingerprint of the contacts tables in ``schema_name``, computed by the server."""
+def of_database(
+    dsn: str, schema_name: str = "public", tables: Iterable[str] | None = None
+) -> Fingerprint:
+    """The fingerprint of ``tables`` in ``schema_name``, computed by the server.
+
+    ``tables`` defaults to those of the dataset the schema's ledger records.
+    """
     with dsns.connect(dsn, autocommit=True) as conn:
-        return database_fingerprint(conn, schema_name)
+        if tables is None:
+            record = ledger.read(conn, schema_name)
+            if record is None:
+                raise PgbulkError(
+                    f"no pgbulk dataset is recorded in schema {schema_name}: name the tables "
+                    "to fingerprint, or load a dataset first (pgbulk load)"
+                )
+            tables = record.dataset().table_names
+        return Fingerprint(tuple(database_table(conn, schema_name, t) for t in tables))
 
 
-def database_fingerprint(conn: psycopg.Connection, schema_name: str) -> Fingerprint:
-    return Fingerprint(tuple(database_table(conn, schema_name, t) for t in TABLES))
+def row_hash_sql(conn: psycopg.Connection, schema_name: str, table: str) -> sql.Composed:
+    """SQL for a row's hash: the first 8 bytes of md5(canonical bytes), as a signed bigint."""
+    columns = conn.execute(
+        "SELECT a.attname, t.typsend::regproc::text, t.typlen, a.attnotnull"
+        " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
+        " WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
+        " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (schema_name, table),
+    ).fetchall()
+    if not columns:
+        raise PgbulkError(
+            f"table {schema_name}.{table} does not exist: load the dataset first "
+            "(pgbulk load) or name its schema with --schema"
+        )
+    fields = []
+    for name, send, length, not_null in columns:
+        value = sql.SQL("{}({})").format(sql.SQL(send), sql.Identifier(name))
+        if length > 0:  # fixed width: the length is a constant
+            field = sql.SQL("{} || {}").format(sql.Literal(length.to_bytes(4, "big")), value)
+        else:
+            field = sql.SQL("int4send(octet_length({v})) || {v}").format(v=value)
+        if not not_null:
+            field = sql.SQL("coalesce({}, {})").format(field, sql.Literal(b"\xff\xff\xff\xff"))
+        fields.append(field)
+    row = sql.SQL(" || ").join(fields)
+    return sql.SQL("('x' || left(md5({}), 16))::bit(64)::bigint").format(row)
 
 
 def database_table(conn: psycopg.Connection, schema_name: str, table: str) -> TableFingerprint:
-    _require_table(conn, schema_name, table)
+    # textsend converts to the client's encoding: UTF-8, as the generator writes text.
+    conn.execute("SET client_encoding TO 'UTF8'")
     query = sql.SQL("SELECT count(*), coalesce(sum({hash}), 0) FROM {table}").format(
-        hash=sql.SQL(row_hash_sql(table)), table=sql.Identifier(schema_name, table)
+        hash=row_hash_sql(conn, schema_name, table), table=sql.Identifier(schema_name, table)
     )
     row = conn.execute(query).fetchone()
     assert row is not None
@@ -118,79 +148,71 @@ def database_buckets(
     query = sql.SQL(
         "SELECT (h >> 56) & 255, count(*), sum(h) FROM (SELECT {hash} AS h FROM {table}) r"
         " GROUP BY 1"
-    ).format(hash=sql.SQL(row_hash_sql(table)), table=sql.Identifier(schema_name, table))
+    ).format(hash=row_hash_sql(conn, schema_name, table), table=sql.Identifier(schema_name, table))
     return {int(b): (int(n), int(s) % MOD) for b, n, s in conn.execute(query)}
 
 
 def database_rows(
-    conn: psycopg.Connection, schema_name: str, table: str, buckets: Iterable[int]
+    conn: psycopg.Connection,
+    schema_name: str,
+    table: str,
+    label: str | None,
+    buckets: Iterable[int],
 ) -> list[tuple[int, str]]:
-    """(row hash, id as text) of the rows in the given buckets."""
+    """(row hash, the row's ``label`` column as text) of the rows in the given buckets."""
+    shown = sql.SQL("{}::text").format(sql.Identifier(label)) if label else sql.SQL("''")
     query = sql.SQL(
-        "SELECT h, id::text FROM (SELECT {hash} AS h, id FROM {table}) r"
+        "SELECT h, l FROM (SELECT {hash} AS h, {label} AS l FROM {table}) r"
         " WHERE (h >> 56) & 255 = ANY(%s)"
-    ).format(hash=sql.SQL(row_hash_sql(table)), table=sql.Identifier(schema_name, table))
+    ).format(
+        hash=row_hash_sql(conn, schema_name, table),
+        label=shown,
+        table=sql.Identifier(schema_name, table),
+    )
     return [(int(h) % MOD, str(i)) for h, i in conn.execute(query, (list(buckets),))]
 
 
-def _require_table(conn: psycopg.Connection, schema_name: str, table: str) -> None:
-    row = conn.execute(
-        "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))", (schema_name, table)
-    ).fetchone()
-    if row is None or row[0] is None:
-        raise PgbulkError(
-            f"table {schema_name}.{table} does not exist: load the dataset first "
-            "(pgbulk load) or name its schema with --schema"
-        )
+def label_column(dataset: Dataset, table: str) -> str | None:
+    """The column that names a row in messages: a one-column primary key, if there is one."""
+    key = dataset.table(table).primary_key
+    return key[0] if len(key) == 1 else None
 
 
 # ---------------------------------------------------------------------- from the generator
 
 
-def chunk_row_hashes(chunk: ContactsChunk, table: str) -> U64:
-    """The hash of each row of ``table`` in the chunk, as the server computes it (unsigned)."""
-    parts: list[U8 | Text]
-    if table == "users":
-        parts = [chunk.user_ids, chunk.user_names]
-    elif table == "emails":
-        parts = [chunk.email_ids, chunk.email_user_ids, chunk.emails]
-    elif table == "phone_numbers":
-        parts = [chunk.phone_ids, chunk.phone_user_ids, chunk.phone_numbers]
-    else:
-        raise KeyError(f"unknown table {table!r}; the contacts tables are {', '.join(TABLES)}")
-    return md5.digest64(parts)
+def chunk_row_hashes(chunk: Chunk, table: str) -> U64:
+    """The hash of each row of ``table`` in the unit, as the server computes it (unsigned)."""
+    columns = chunk.frame(table).copy_columns()
+    stream = np.frombuffer(copy_format.encode(columns), dtype=np.uint8)
+    widths = copy_format.tuple_widths(columns)
+    starts = len(copy_format.HEADER) + np.cumsum(widths) - widths
+    return md5.digest64(stream, starts + 2, widths - 2)  # without each tuple's field count
 
 
-def chunk_row_ids(chunk: ContactsChunk, table: str) -> U8:
-    return {"users": chunk.user_ids, "emails": chunk.email_ids, "phone_numbers": chunk.phone_ids}[
-        table
-    ]
+def of_dataset(rows: Rows, *, processes: int | None = None) -> Fingerprint:
+    """The fingerprint of the rows, computed from the generator alone.
 
-
-def of_dataset(
-    spec: ContactsSpec | None, seed: int, users: int, *, processes: int | None = None
-) -> Fingerprint:
-    """The fingerprint of ``(spec, seed, users)`` computed from the generator alone.
-
-    ``processes`` (default: one per core for datasets of a million users or more)
-    spreads the chunks over a process pool.
+    ``processes`` (default: one per core for datasets of a million rows or more in their
+    scale table) spreads the units over a process pool.
     """
-    dataset = Contacts(users, seed=seed, spec=spec)
     if processes is None:
-        processes = min(os.cpu_count() or 1, dataset.chunks) if users >= 1_000_000 else 1
-    rows = dict.fromkeys(TABLES, 0)
-    sums = dict.fromkeys(TABLES, 0)
-    for chunk_sums in _map_chunks(dataset, processes):
+        processes = min(os.cpu_count() or 1, rows.chunks) if rows.scale >= 1_000_000 else 1
+    tables = rows.dataset.table_names
+    counts = dict.fromkeys(tables, 0)
+    sums = dict.fromkeys(tables, 0)
+    for chunk_sums in _map_chunks(rows, processes):
         for table, (n, s) in chunk_sums.items():
-            rows[table] += n
+            counts[table] += n
             sums[table] = (sums[table] + s) % MOD
-    return Fingerprint(tuple(TableFingerprint(t, rows[t], sums[t]) for t in TABLES))
+    return Fingerprint(tuple(TableFingerprint(t, counts[t], sums[t]) for t in tables))
 
 
-def _map_chunks(dataset: Contacts, processes: int) -> Iterator[dict[str, tuple[int, int]]]:
-    args = [(dataset.spec, dataset.seed, dataset.users, c) for c in range(dataset.chunks)]
+def _map_chunks(rows: Rows, processes: int) -> Iterator[dict[str, tuple[int, int]]]:
+    definition = dict(rows.dataset.definition)
+    args = [(definition, rows.seed, rows.scale, c) for c in range(rows.chunks)]
     if processes <= 1:
-        yield from (_chunk_sums(*a) for a in args)
+        yield from (_chunk_sums_of(rows.chunk(c)) for c in range(rows.chunks))
         return
     # spawn, as the loader does: a forked child would inherit the caller's threads and sockets.
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
@@ -198,21 +220,26 @@ def _map_chunks(dataset: Contacts, processes: int) -> Iterator[dict[str, tuple[i
 
 
 def _chunk_sums(
-    spec: ContactsSpec, seed: int, users: int, index: int
+    definition: dict[str, Any], seed: int, scale: int, index: int
 ) -> dict[str, tuple[int, int]]:
-    chunk = Contacts(users, seed=seed, spec=spec).chunk(index)
+    return _chunk_sums_of(Rows(from_definition(definition), scale, seed=seed).chunk(index))
+
+
+def _chunk_sums_of(chunk: Chunk) -> dict[str, tuple[int, int]]:
     out = {}
-    for table in TABLES:
-        hashes = chunk_row_hashes(chunk, table)
-        out[table] = (len(hashes), int(hashes.sum(dtype=np.uint64)))  # numpy wraps modulo 2**64
+    for table in chunk.tables:
+        hashes = chunk_row_hashes(chunk, table.name)
+        out[table.name] = (len(hashes), int(hashes.sum(dtype=np.uint64)))  # wraps modulo 2**64
     return out
 
 
-def dataset_buckets(dataset: Contacts, table: str) -> dict[int, tuple[int, int]]:
+def dataset_buckets(rows: Rows, table: str) -> dict[int, tuple[int, int]]:
     """(rows, checksum) per bucket that has rows, from the generator."""
     counts = np.zeros(BUCKETS, dtype=np.int64)
     sums = np.zeros(BUCKETS, dtype=np.uint64)
-    for chunk in dataset:
+    for chunk in rows:
+        if not chunk.rows(table):
+            continue
         h = chunk_row_hashes(chunk, table)
         b = (h >> np.uint64(56)).astype(np.intp)
         counts += np.bincount(b, minlength=BUCKETS)
@@ -220,18 +247,17 @@ def dataset_buckets(dataset: Contacts, table: str) -> dict[int, tuple[int, int]]
     return {int(b): (int(counts[b]), int(sums[b])) for b in np.flatnonzero(counts)}
 
 
-def dataset_rows(dataset: Contacts, table: str, buckets: Iterable[int]) -> list[tuple[int, str]]:
-    """(row hash, id as text) of the generated rows in the given buckets."""
+def dataset_rows(
+    rows: Rows, table: str, label: str | None, buckets: Iterable[int]
+) -> list[tuple[int, str]]:
+    """(row hash, the row's ``label`` column as text) of the generated rows in the given buckets."""
     wanted = np.array(sorted(set(buckets)), dtype=np.uint64)
     found: list[tuple[int, str]] = []
-    for chunk in dataset:
+    for chunk in rows:
+        if not chunk.rows(table):
+            continue
         h = chunk_row_hashes(chunk, table)
-        rows = np.flatnonzero(np.isin(h >> np.uint64(56), wanted))
-        ids = chunk_row_ids(chunk, table)[rows]
-        found.extend((int(x), _uuid_text(i)) for x, i in zip(h[rows], ids, strict=True))
+        hit = np.flatnonzero(np.isin(h >> np.uint64(56), wanted))
+        labels = chunk.frame(table).text(label).to_list() if label else [""] * len(h)
+        found.extend((int(h[i]), labels[i]) for i in hit)
     return found
-
-
-def _uuid_text(b: U8) -> str:
-    h = bytes(b).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -8,6 +8,7 @@ Python loop per value.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,31 @@ def raw_u64(rng: np.random.Generator, n: int) -> U64:
     return rng.bit_generator.random_raw(n).astype(np.uint64, copy=False)
 
 
+# SplitMix64's increment (2^64 / golden ratio, odd): successive counters land far apart.
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+def keyed_u64(seed: int, key: int, counters: U64 | I64, words: int = 1) -> U64:
+    """``words`` random 64-bit words per counter, each a function of (seed, key, counter) alone.
+
+    Counter-based: any row's draws are computed from its number, in any order, on any
+    machine, without the rows before it. SplitMix64 (Steele et al., 2014) with a keyed
+    start and a keyed second mix: within one key, distinct (counter, word) pairs below
+    2^64 / words give distinct words, since both steps are bijections of 64-bit words.
+    """
+    k0, k1 = np.random.SeedSequence(seed, spawn_key=(0x6B6579, key)).generate_state(
+        2, dtype=np.uint64
+    )
+    c = counters.astype(np.uint64)[:, None] * np.uint64(words) + np.arange(words, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        return _mix(_mix(c * _GAMMA + k0) ^ k1).reshape(-1)
+
+
+def unit_interval(words: U64) -> npt.NDArray[np.float64]:
+    """Uniform doubles in [0, 1) from random 64-bit words (their top 53 bits)."""
+    return (words >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53)
+
+
 # ---------------------------------------------------------------- counts
 
 
@@ -71,10 +97,17 @@ def truncated_zipf(
     The original redrew ``numpy.random.zipf`` until the value was in range; that is the
     same law (the conditional distribution), drawn here with one uniform per value.
     """
-    cdf = np.cumsum(truncated_zipf_pmf(a, kmax))
+    return inverse_cdf(truncated_zipf_pmf(a, kmax), rng.random(n))
+
+
+def inverse_cdf(
+    pmf: npt.NDArray[np.float64], uniforms: npt.NDArray[np.float64]
+) -> U8 | npt.NDArray[np.uint16]:
+    """Draws k = 1..len(pmf) with probabilities ``pmf``, one uniform in [0, 1) each."""
+    cdf = np.cumsum(pmf)
     cdf[-1] = 1.0  # so rounding can never put a uniform past the last bucket
-    k = np.searchsorted(cdf, rng.random(n), side="right") + 1
-    if kmax < 256:
+    k = np.searchsorted(cdf, uniforms, side="right") + 1
+    if len(pmf) < 256:
         return k.astype(np.uint8)
     return k.astype(np.uint16)
 
@@ -225,10 +258,12 @@ def concat(*parts: Text | bytes) -> Text:
     return Text(out, lengths)
 
 
-# ---------------------------------------------------------------- unique phone numbers
+# ---------------------------------------------------------------- unique by construction
 
-_HALF = np.uint64(10**8)  # 10^16 = 10^8 x 10^8: a balanced Feistel network needs no cycle walking
 _ROUNDS = 6
+#: The largest domain a keyed permutation covers: its halves must stay below 2^32 so the
+#: round function's multiply-shift fits in 64 bits.
+MAX_DOMAIN = (2**32 - 1) ** 2
 
 
 def _mix(z: U64) -> U64:
@@ -238,37 +273,61 @@ def _mix(z: U64) -> U64:
     return z ^ (z >> np.uint64(31))
 
 
-def phone_keys(seed: int) -> U64:
-    """The round keys of the phone permutation: a function of the dataset seed alone."""
-    state = np.random.SeedSequence(seed, spawn_key=(0xF0E,)).generate_state(
-        _ROUNDS, dtype=np.uint64
-    )
+def permutation_keys(seed: int, key: int) -> U64:
+    """The round keys of a keyed permutation: a function of the dataset seed and ``key``."""
+    state = np.random.SeedSequence(seed, spawn_key=(key,)).generate_state(_ROUNDS, dtype=np.uint64)
     return state.astype(np.uint64)
 
 
-def permute_phone_halves(slots: U64, keys: U64) -> tuple[U64, U64]:
-    """A keyed bijection of ``0..10^16-1`` (a 6-round numeric Feistel network), as halves.
+def permute_halves(slots: U64, half: int, keys: U64) -> tuple[U64, U64]:
+    """A keyed bijection of ``0..half^2-1`` (a balanced numeric Feistel network), as halves.
 
-    Distinct slots give distinct numbers, so phone numbers are unique by construction,
-    with no coordination between chunks or machines, and still look uniformly random.
-    The result is returned as (high, low) 8-digit halves, which is how it is printed.
+    Distinct slots give distinct values, so values are unique by construction with no
+    coordination between chunks or machines, and still look uniformly random. The result
+    is (high, low) with value = high * half + low, which is how decimal text is printed.
     """
+    m = np.uint64(half)
     with np.errstate(over="ignore"):
-        left, right = slots // _HALF, slots % _HALF
+        left, right = slots // m, slots % m
         for k in keys:
-            # The round function maps mix(right ^ k) into 0..10^8-1 by multiply-shift of its
+            # The round function maps mix(right ^ k) into 0..half-1 by multiply-shift of its
             # top 32 bits (no division); the sum is reduced by one conditional subtraction.
-            f = ((_mix(right ^ k) >> np.uint64(32)) * _HALF) >> np.uint64(32)
+            f = ((_mix(right ^ k) >> np.uint64(32)) * m) >> np.uint64(32)
             total = left + f
-            total -= (total >= _HALF).astype(np.uint64) * _HALF
+            total -= (total >= m).astype(np.uint64) * m
             left, right = right, total
     return left, right
 
 
-def permute_phone_space(slots: U64, keys: U64) -> U64:
-    """:func:`permute_phone_halves` as one 16-digit number."""
-    high, low = permute_phone_halves(slots, keys)
-    return high * _HALF + low
+def permute(slots: U64, domain: int, keys: U64) -> U64:
+    """A keyed bijection of ``0..domain-1`` (``domain <= MAX_DOMAIN``).
+
+    A balanced network on halves of ceil(sqrt(domain)) covers a square at least as large
+    as the domain; a value that lands outside is permuted again until it is inside
+    (cycle walking), which keeps the map a bijection of the domain. Square domains (10^16
+    for 16 digits) never walk.
+    """
+    half = math.isqrt(domain - 1) + 1
+    high, low = permute_halves(slots, half, keys)
+    values = high * np.uint64(half) + low
+    outside = np.flatnonzero(values >= np.uint64(domain))
+    while len(outside):
+        high, low = permute_halves(values[outside], half, keys)
+        values[outside] = high * np.uint64(half) + low
+        outside = outside[values[outside] >= np.uint64(domain)]
+    return values
+
+
+def alphabet_digits(values: U64, alphabet: bytes, length: int) -> U8:
+    """``length`` characters of ``alphabet`` per value, most significant first: (n, length)."""
+    out = np.empty((values.shape[0], length), dtype=np.uint8)
+    table = np.frombuffer(alphabet, dtype=np.uint8)
+    base = np.uint64(len(alphabet))
+    rest = values.copy()
+    for i in range(length - 1, -1, -1):
+        out[:, i] = np.take(table, rest % base)
+        rest //= base
+    return out
 
 
 def digits_of_halves(high: U64, low: U64) -> U8:

@@ -1,23 +1,24 @@
 """What pgbulk loaded where: the ``pgbulk`` metadata schema in the target database.
 
-``pgbulk.datasets`` has one row per target schema: the dataset (spec, seed, users,
-chunk size), the pgbulk version and the state (``loading`` -> ``finalizing`` ->
-``complete``). ``pgbulk.chunks`` has one row per loaded chunk, inserted in the same
-transaction as the chunk's rows: a chunk is either wholly loaded and recorded, or
-neither, and the primary key makes loading it twice impossible. Resuming, sharding
-and verification all read these two tables.
+``pgbulk.datasets`` has one row per target schema: the dataset (its definition, seed,
+scale, unit size), the pgbulk version and the state (``loading`` -> ``finalizing`` ->
+``complete``). ``pgbulk.chunks`` has one row per loaded unit with its rows per table,
+inserted in the same transaction as the unit's rows: a unit is either wholly loaded and
+recorded, or neither, and the primary key makes loading it twice impossible. Resuming,
+sharding and verification all read these two tables.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from pgbulk.spec import ContactsSpec
+from pgbulk.model import Dataset
 
 SCHEMA = "pgbulk"
 
@@ -28,8 +29,8 @@ CREATE TABLE IF NOT EXISTS pgbulk.datasets (
     dataset        text NOT NULL,
     spec           jsonb NOT NULL,
     seed           bigint NOT NULL,
-    users          bigint NOT NULL,
-    chunk_users    integer NOT NULL,
+    scale          bigint NOT NULL,
+    chunk_rows     integer NOT NULL,
     chunks         integer NOT NULL,
     pgbulk_version text NOT NULL,
     state          text NOT NULL CHECK (state IN ('loading', 'finalizing', 'complete')),
@@ -39,13 +40,23 @@ CREATE TABLE IF NOT EXISTS pgbulk.datasets (
 CREATE TABLE IF NOT EXISTS pgbulk.chunks (
     target_schema  text NOT NULL REFERENCES pgbulk.datasets ON DELETE CASCADE,
     chunk          integer NOT NULL,
-    users          integer NOT NULL,
-    emails         integer NOT NULL,
-    phone_numbers  integer NOT NULL,
+    rows           jsonb NOT NULL,
     bytes          bigint NOT NULL,
     loaded_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (target_schema, chunk)
 );
+"""
+
+# pgbulk 0.1.0 kept the contacts dataset's users and chunk size in columns of their own,
+# and each table's rows in a column of pgbulk.chunks: the same facts, under other names.
+_MIGRATE_0_1 = """
+ALTER TABLE pgbulk.datasets RENAME COLUMN users TO scale;
+ALTER TABLE pgbulk.datasets RENAME COLUMN chunk_users TO chunk_rows;
+ALTER TABLE pgbulk.chunks ADD COLUMN rows jsonb;
+UPDATE pgbulk.chunks SET rows = jsonb_build_object(
+    'users', users, 'emails', emails, 'phone_numbers', phone_numbers);
+ALTER TABLE pgbulk.chunks ALTER COLUMN rows SET NOT NULL,
+    DROP COLUMN users, DROP COLUMN emails, DROP COLUMN phone_numbers;
 """
 
 # Serialises the set-up of concurrent loaders (shards) into one database.
@@ -55,21 +66,28 @@ _SETUP_LOCK = 0x7067_626B  # "pgbk"
 @dataclass(frozen=True)
 class DatasetRecord:
     target_schema: str
-    spec: ContactsSpec
+    definition: dict[str, Any]
     seed: int
-    users: int
+    scale: int
     chunks: int
     pgbulk_version: str
     state: str
 
-    def same_dataset(self, spec: ContactsSpec, seed: int, users: int) -> bool:
-        return (self.spec, self.seed, self.users) == (spec, seed, users)
+    @property
+    def name(self) -> str:
+        return str(self.definition.get("dataset", "?"))
+
+    def dataset(self) -> Dataset:
+        from pgbulk.datasets import from_definition
+
+        return from_definition(self.definition)
+
+    def same_dataset(self, definition: Mapping[str, Any], seed: int, scale: int) -> bool:
+        return (self.definition, self.seed, self.scale) == (dict(definition), seed, scale)
 
     def describe(self) -> str:
-        return (
-            f"seed={self.seed} users={self.users:,} chunk_users={self.spec.chunk_users:,} "
-            f"uuid=v{self.spec.uuid_version} zipf_a={self.spec.zipf_a} max_per_user={self.spec.max_per_user}"
-        )
+        params = " ".join(f"{k}={v}" for k, v in self.definition.items() if k != "dataset")
+        return f"{self.name} seed={self.seed} scale={self.scale:,} {params}".rstrip()
 
 
 def lock_finalize(conn: psycopg.Connection, target_schema: str, *, wait: bool) -> bool:
@@ -93,6 +111,12 @@ def setup_lock(conn: psycopg.Connection) -> None:
 
 def ensure(conn: psycopg.Connection) -> None:
     conn.execute(_DDL)
+    old = conn.execute(
+        "SELECT 1 FROM pg_attribute WHERE attrelid = 'pgbulk.datasets'::regclass"
+        " AND attname = 'users' AND NOT attisdropped"
+    ).fetchone()
+    if old is not None:
+        conn.execute(_MIGRATE_0_1)
 
 
 def exists(conn: psycopg.Connection) -> bool:
@@ -106,37 +130,35 @@ def read(
     if not exists(conn):
         return None
     query = (
-        "SELECT spec, seed, users, chunks, pgbulk_version, state FROM pgbulk.datasets"
+        "SELECT spec, seed, scale, chunks, pgbulk_version, state FROM pgbulk.datasets"
         " WHERE target_schema = %s" + (" FOR UPDATE" if for_update else "")
     )
     row = conn.execute(query, (target_schema,)).fetchone()
     if row is None:
         return None
-    spec_data: dict[str, Any] = row[0] if isinstance(row[0], dict) else json.loads(row[0])
-    return DatasetRecord(
-        target_schema, ContactsSpec.from_dict(spec_data), row[1], row[2], row[3], row[4], row[5]
-    )
+    definition: dict[str, Any] = row[0] if isinstance(row[0], dict) else json.loads(row[0])
+    return DatasetRecord(target_schema, definition, row[1], row[2], row[3], row[4], row[5])
 
 
 def register(
     conn: psycopg.Connection,
     target_schema: str,
-    spec: ContactsSpec,
+    dataset: Dataset,
     seed: int,
-    users: int,
+    scale: int,
     chunks: int,
     version: str,
 ) -> None:
     conn.execute(
-        "INSERT INTO pgbulk.datasets (target_schema, dataset, spec, seed, users, chunk_users, chunks,"
-        " pgbulk_version, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loading')",
+        "INSERT INTO pgbulk.datasets (target_schema, dataset, spec, seed, scale, chunk_rows,"
+        " chunks, pgbulk_version, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'loading')",
         (
             target_schema,
-            spec.name,
-            json.dumps(spec.to_dict()),
+            dataset.name,
+            json.dumps(dict(dataset.definition)),
             seed,
-            users,
-            spec.chunk_users,
+            scale,
+            dataset.chunk_rows,
             chunks,
             version,
         ),
@@ -166,9 +188,15 @@ def chunk_loaded(conn: psycopg.Connection, target_schema: str, chunk: int) -> bo
 
 
 RECORD_CHUNK = sql.SQL(
-    "INSERT INTO pgbulk.chunks (target_schema, chunk, users, emails, phone_numbers, bytes)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
+    "INSERT INTO pgbulk.chunks (target_schema, chunk, rows, bytes) VALUES (%s, %s, %s::jsonb, %s)"
 )
+
+
+def chunk_params(
+    target_schema: str, chunk: int, rows: Mapping[str, int], nbytes: int
+) -> tuple[Any, ...]:
+    """The parameters of :data:`RECORD_CHUNK`."""
+    return (target_schema, chunk, json.dumps(dict(rows)), nbytes)
 
 
 def set_state(conn: psycopg.Connection, target_schema: str, state: str) -> None:
@@ -179,17 +207,14 @@ def set_state(conn: psycopg.Connection, target_schema: str, state: str) -> None:
     )
 
 
-def totals(conn: psycopg.Connection, target_schema: str) -> dict[str, int]:
-    """Rows per table as recorded by the chunks loaded so far."""
-    row = conn.execute(
-        "SELECT coalesce(sum(users), 0), coalesce(sum(emails), 0), coalesce(sum(phone_numbers), 0),"
-        " count(*) FROM pgbulk.chunks WHERE target_schema = %s",
-        (target_schema,),
+def totals(conn: psycopg.Connection, target_schema: str) -> tuple[int, dict[str, int]]:
+    """How many units are recorded, and the rows per table they hold."""
+    chunks = conn.execute(
+        "SELECT count(*) FROM pgbulk.chunks WHERE target_schema = %s", (target_schema,)
     ).fetchone()
-    assert row is not None
-    return {
-        "users": int(row[0]),
-        "emails": int(row[1]),
-        "phone_numbers": int(row[2]),
-        "chunks": int(row[3]),
-    }
+    rows = conn.execute(
+        "SELECT r.key, sum(r.value::bigint) FROM pgbulk.chunks c, jsonb_each_text(c.rows) r"
+        " WHERE c.target_schema = %s GROUP BY r.key",
+        (target_schema,),
+    )
+    return int(chunks[0]) if chunks else 0, {str(k): int(n) for k, n in rows}

@@ -8,12 +8,13 @@ nanoseconds per step of the 64-step compression function (RFC 1321).
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
 import numpy.typing as npt
 
-from pgbulk.generate import U8, U64, Text
+from pgbulk.generate import U8, U64
 
 U32 = npt.NDArray[np.uint32]
 
@@ -38,57 +39,48 @@ def blocks_for(length: int) -> int:
     return (length + _LENGTH_FIELD) // BLOCK + 1
 
 
-def pad(parts: list[U8 | Text]) -> tuple[U8, npt.NDArray[np.int64]]:
-    """The MD5-padded messages ``part0 || part1 || ...`` row by row, and their lengths.
+# Messages longer than this many blocks are hashed one by one with hashlib: laying them
+# out in a matrix as wide as the longest would cost more than the vectorised rounds save.
+_MAX_VECTOR_BLOCKS = 8
 
-    Fixed-width parts are (n, w) byte matrices; only the last part may be a Text of
-    varying length. Returns (n, 64 * blocks) bytes where ``blocks`` fits the longest
-    message: rows that need fewer blocks are for the caller to hash separately.
+
+def digest64(data: U8, starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> U64:
+    """The first 8 bytes of the MD5 digest of each message ``data[starts[i] : starts[i] + lengths[i]]``,
+    read as a big-endian integer.
+
+    Messages with the same number of blocks are laid out side by side in a matrix, padded
+    as RFC 1321 says, and hashed together.
     """
-    n = parts[0].shape[0] if not isinstance(parts[0], Text) else parts[0].chars.shape[0]
-    fixed = sum(p.shape[1] for p in parts if not isinstance(p, Text))
-    last = parts[-1]
-    tail = last.row_lengths().astype(np.int64) if isinstance(last, Text) else np.zeros(n, np.int64)
-    lengths = fixed + tail
-    width = BLOCK * blocks_for(int(lengths.max()) if n else 0)
-    out = np.zeros((n, width), dtype=np.uint8)
-    col = 0
-    for p in parts:
-        if isinstance(p, Text):
-            if p.lengths is None:
-                out[:, col : col + p.width] = p.chars
-            else:  # zero what lies beyond each value's length
-                within = np.arange(p.width, dtype=np.int32)[None, :] < p.lengths[:, None]
-                np.multiply(p.chars, within, out=out[:, col : col + p.width])
-            col += p.width
-        else:
-            out[:, col : col + p.shape[1]] = p
-            col += p.shape[1]
-    rows = np.arange(n)
-    if isinstance(last, Text) and last.lengths is not None:
-        out[rows, lengths] = 0x80
-    elif n:
-        out[:, int(lengths[0])] = 0x80
-    bits = (lengths * 8).astype("<u8").view(np.uint8).reshape(n, _LENGTH_FIELD)
-    ends = BLOCK * ((lengths + _LENGTH_FIELD) // BLOCK + 1)
-    if n and bool((ends == width).all()):  # the usual case: every row has the same blocks
-        out[:, width - _LENGTH_FIELD :] = bits
-    else:
-        for i in range(_LENGTH_FIELD):
-            out[rows, ends - _LENGTH_FIELD + i] = bits[:, i]
-    return out, lengths
-
-
-def digest64(parts: list[U8 | Text]) -> U64:
-    """The first 8 bytes of each row's MD5 digest, read as a big-endian integer."""
-    padded, lengths = pad(parts)
-    blocks = (lengths + _LENGTH_FIELD) // BLOCK + 1
     out = np.empty(len(lengths), dtype=np.uint64)
+    blocks = (lengths + _LENGTH_FIELD) // BLOCK + 1
     for count in np.unique(blocks):
         rows = np.flatnonzero(blocks == count)
-        words = padded[rows, : BLOCK * int(count)].view("<u4")
-        out[rows] = _first_8_bytes(words)
+        if count > _MAX_VECTOR_BLOCKS:
+            for r in rows:
+                start = int(starts[r])
+                digest = hashlib.md5(data[start : start + int(lengths[r])].tobytes()).digest()
+                out[r] = int.from_bytes(digest[:8], "big")
+            continue
+        out[rows] = _first_8_bytes(_padded(data, starts[rows], lengths[rows], int(count)))
     return out
+
+
+def _padded(
+    data: U8, starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64], blocks: int
+) -> U32:
+    """The messages as (n, 16 * blocks) little-endian words, padded with 0x80, zeros and the bit length."""
+    width = BLOCK * blocks
+    n = len(starts)
+    columns = np.arange(width, dtype=np.int64)
+    index = np.minimum(starts[:, None] + columns[None, :], len(data) - 1) if len(data) else None
+    out = data[index] if index is not None else np.zeros((n, width), dtype=np.uint8)
+    out[columns[None, :] >= lengths[:, None]] = 0
+    rows = np.arange(n)
+    out[rows, lengths] = 0x80
+    out[:, width - _LENGTH_FIELD :] = (
+        (lengths * 8).astype("<u8").view(np.uint8).reshape(n, _LENGTH_FIELD)
+    )
+    return out.view("<u4")
 
 
 def _first_8_bytes(words: U32) -> U64:

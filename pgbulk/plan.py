@@ -1,17 +1,69 @@
-"""Which chunks a loader takes: all of them, or one shard's share.
+"""The units of work of a dataset, and which of them a loader takes: all, or one shard's share.
 
-Shard ``i`` of ``n`` loads the chunks ``c`` with ``c % n == i``. Round-robin keeps the
-shards' work equal (only the last chunk is short) and needs no coordination: the union
-of the n shards is every chunk exactly once, so it is the same dataset as one load.
+A unit (the ledger's *chunk*) is ``chunk_rows`` consecutive rows of one top-level table
+and every row made under them. Units are numbered through the top-level tables in
+model order; shard ``i`` of ``n`` loads the units ``c`` with ``c % n == i``. Round-robin
+keeps the shards' work equal (only the last unit of a table is short) and needs no
+coordination: the union of the n shards is every unit exactly once, so it is the same
+dataset as one load.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from pgbulk.errors import ParameterError
+from pgbulk.model import Dataset
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Unit ``number``: rows ``first_row .. first_row + rows - 1`` of ``table``, its
+    ``chunk``-th unit, and every row made under them."""
+
+    number: int
+    table: str
+    chunk: int
+    first_row: int
+    rows: int
+
+
+class Plan:
+    """The units of (dataset, scale), computed on demand (a huge scale has many)."""
+
+    def __init__(self, dataset: Dataset, scale: int) -> None:
+        self.dataset = dataset
+        self.scale = dataset.check_scale(scale)
+        self._tables: list[tuple[str, int, int]] = []  # (table, rows, first unit number)
+        units = 0
+        for table in dataset.roots:
+            rows = dataset.root_rows(table, scale)
+            self._tables.append((table.name, rows, units))
+            units += -(-rows // dataset.chunk_rows)
+        self.count = units
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Unit]:
+        return (self.unit(i) for i in range(self.count))
+
+    def unit(self, number: int) -> Unit:
+        if not 0 <= number < self.count:
+            raise IndexError(f"unit {number} is outside 0..{self.count - 1}")
+        size = self.dataset.chunk_rows
+        for table, rows, first in reversed(self._tables):
+            if number >= first:
+                chunk = number - first
+                start = chunk * size
+                return Unit(number, table, chunk, start, min(size, rows - start))
+        raise AssertionError("unreachable: unit numbers start at 0")
+
+    def root_rows(self) -> dict[str, int]:
+        """Rows of each top-level table."""
+        return {table: rows for table, rows, _ in self._tables}
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ Installed with pgbulk as the ``pytest11`` entry point ``pgbulk``, or loaded with
 - ``pgbulk_postgres`` (session): the server. ``PGBULK_TEST_DSN`` when set, else an
   embedded PostgreSQL 18 in a temporary directory, stopped at the end of the session.
 - ``pgbulk_database`` (function): a factory. ``pgbulk_database(users=1000, seed=0,
-  **spec)`` returns the DSN of a fresh database holding that dataset; every database it
-  made is dropped after the test.
+  **spec)`` (contacts) or ``pgbulk_database(dataset=..., scale=..., seed=...)`` (any
+  dataset of the model) returns the DSN of a fresh database holding that dataset; every
+  database it made is dropped after the test.
 
 The plugin loads in every pytest run of an environment where pgbulk is installed, so
 it costs nothing until a test asks for one of its fixtures: it imports only pytest
@@ -51,7 +52,8 @@ def pgbulk_database(pgbulk_postgres: Postgres) -> Iterator[Callable[..., str]]:
     """``pgbulk_database(users=1000, seed=0, **spec) -> dsn``: a fresh database with that dataset.
 
     ``spec`` takes the fields of :class:`pgbulk.ContactsSpec` (``chunk_users``,
-    ``uuid_version``, ``zipf_a``, ``max_per_user``). The first call for a dataset loads a
+    ``uuid_version``, ``zipf_a``, ``max_per_user``); ``dataset=`` and ``scale=`` take any
+    :class:`pgbulk.Dataset` instead. The first call for a dataset loads a
     template database once per server; each call clones it. Clones are dropped after
     the test.
     """

@@ -1,7 +1,7 @@
 """Databases holding a pgbulk dataset for tests, cloned in moments from a cached template.
 
 The first request for a dataset loads it once into a *template database* whose name
-encodes a hash of (dataset spec, seed, users, pgbulk version); every request after that,
+encodes a hash of (dataset definition, seed, scale, pgbulk version); every request after that,
 in this session or a later one on the same server, is a ``CREATE DATABASE ... TEMPLATE``
 of it: a file-level copy, no generation, no COPY, no index builds. A template made by
 another pgbulk version has another name, so it is never reused.
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 from psycopg import sql
@@ -33,7 +33,10 @@ from psycopg import sql
 from pgbulk import dsn as dsns
 from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.server import EmbeddedServer
-from pgbulk.spec import ContactsSpec, check_seed, check_users
+
+if TYPE_CHECKING:
+    from pgbulk.datasets.contacts import ContactsSpec
+    from pgbulk.model import Dataset
 
 TEMPLATE_PREFIX = "pgbulk_tpl_"
 CLONE_PREFIX = "pgbulk_db_"
@@ -86,6 +89,8 @@ class Template:
 
 def spec_from(fields_given: dict[str, Any]) -> ContactsSpec:
     """A ContactsSpec from keyword arguments, naming the valid ones on a typo."""
+    from pgbulk.datasets.contacts import ContactsSpec
+
     valid = [f.name for f in fields(ContactsSpec)]
     for name, value in fields_given.items():
         if name not in valid:
@@ -95,12 +100,12 @@ def spec_from(fields_given: dict[str, Any]) -> ContactsSpec:
     return ContactsSpec(**fields_given)
 
 
-def template_name(spec: ContactsSpec, seed: int, users: int) -> str:
+def template_name(dataset: Dataset, seed: int, scale: int) -> str:
     """The template database of a dataset: a hash of everything that fixes its rows."""
     from pgbulk import __version__
 
     key = json.dumps(
-        {"dataset": spec.to_dict(), "seed": seed, "users": users, "pgbulk": __version__},
+        {"dataset": dict(dataset.definition), "seed": seed, "scale": scale, "pgbulk": __version__},
         sort_keys=True,
     )
     return TEMPLATE_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -114,20 +119,20 @@ def lock_key(template: str) -> int:
 def ensure_template(
     admin_dsn: str,
     *,
-    users: int,
+    dataset: Dataset,
+    scale: int,
     seed: int = 0,
-    spec: ContactsSpec | None = None,
     workers: int = 2,
 ) -> Template:
-    """The template database of ``(spec, seed, users)`` on the server, loaded if missing."""
+    """The template database of ``(dataset, seed, scale)`` on the server, loaded if missing."""
     from pgbulk import __version__
+    from pgbulk.chunks import check_seed
     from pgbulk.load import load
 
     started = time.perf_counter()
-    spec = spec or ContactsSpec()
     seed = check_seed(seed)
-    users = check_users(users, spec)
-    name = template_name(spec, seed, users)
+    scale = dataset.check_scale(scale)
+    name = template_name(dataset, seed, scale)
     with dsns.connect(admin_dsn, autocommit=True) as conn:
         if _is_template(conn, name):
             return Template(name, False, time.perf_counter() - started)
@@ -139,7 +144,7 @@ def ensure_template(
         _create_database(conn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         try:
             target = dsns.with_dbname(admin_dsn, name)
-            load(target, users=users, seed=seed, spec=spec, workers=workers)
+            load(target, dataset=dataset, scale=scale, seed=seed, workers=workers)
             with dsns.connect(target, autocommit=True) as tpl:
                 # Frozen once here rather than in every clone: clones start with
                 # all-visible pages and never need an anti-wraparound vacuum.
@@ -149,8 +154,8 @@ def ensure_template(
                 _drop(conn, name)
             raise
         comment = (
-            f"pgbulk template: contacts seed={seed} users={users} "
-            f"{json.dumps(spec.to_dict(), sort_keys=True)} pgbulk {__version__}"
+            f"pgbulk template: {dataset.name} seed={seed} scale={scale} "
+            f"{json.dumps(dict(dataset.definition), sort_keys=True)} pgbulk {__version__}"
         )
         ident = sql.Identifier(name)
         conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, sql.Literal(comment)))
@@ -204,17 +209,37 @@ def drop_templates(admin_dsn: str) -> list[str]:
 
 
 class DatabaseFactory:
-    """``factory(users=1000, seed=0, **spec)`` -> the DSN of a fresh database holding that
-    dataset. ``close()`` drops every database it made."""
+    """``factory(users=1000, seed=0, **spec)`` or ``factory(dataset=..., scale=N)`` -> the DSN
+    of a fresh database holding that dataset. ``close()`` drops every database it made."""
 
     def __init__(self, admin_dsn: str, *, workers: int = 2) -> None:
         self.admin_dsn = admin_dsn
         self.workers = workers
         self.databases: list[str] = []
 
-    def __call__(self, users: int = 1000, seed: int = 0, **spec: Any) -> str:
+    def __call__(
+        self,
+        users: int = 1000,
+        seed: int = 0,
+        *,
+        dataset: Dataset | None = None,
+        scale: int | None = None,
+        **spec: Any,
+    ) -> str:
+        if dataset is None:
+            from pgbulk.datasets.contacts import dataset as contacts_dataset
+
+            dataset = contacts_dataset(spec_from(spec))
+        elif spec:
+            raise ParameterError(
+                "spec", spec, "are contacts parameters: give them or a dataset, not both"
+            )
         template = ensure_template(
-            self.admin_dsn, users=users, seed=seed, spec=spec_from(spec), workers=self.workers
+            self.admin_dsn,
+            dataset=dataset,
+            scale=users if scale is None else scale,
+            seed=seed,
+            workers=self.workers,
         )
         name = clone(self.admin_dsn, template.name)
         self.databases.append(name)

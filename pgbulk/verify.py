@@ -1,13 +1,13 @@
 """``pgbulk verify``: prove that a loaded dataset is the one its ledger says it is.
 
-The ledger (``pgbulk.datasets``, ``pgbulk.chunks``) records the dataset ``(spec, seed,
-users)`` and the rows each chunk committed. Verification reads the tables in one
-read-only snapshot and checks, per table: row counts against the ledger, NULLs, UUID
-version bits, text formats, uniqueness, owners of child rows, the numbering of each
-user's emails, the per-user count law (chi-square), the constraints and indexes in
-the catalog, and finally the fingerprint of every row against the generator's,
-computed meanwhile in another thread with no database. A failed check names its
-table, how many rows are bad and a few of them.
+The ledger (``pgbulk.datasets``, ``pgbulk.chunks``) records the dataset (its definition,
+seed and scale) and the rows each unit committed. Verification reads the tables in one
+read-only snapshot and checks, per table, what the dataset's model says: row counts
+against the ledger, NULLs, each generated column's rule, keys and unique constraints,
+references, the numbering and count law of children per parent, the constraints and
+indexes in the catalog, and finally the fingerprint of every row against the
+generator's, computed meanwhile in another thread with no database. A failed check
+names its table, how many rows are bad and a few of them.
 """
 
 from __future__ import annotations
@@ -22,19 +22,22 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgbulk import __version__, fingerprint, ledger, schema
+from pgbulk import __version__, ddl, fingerprint, ledger
 from pgbulk import dsn as dsns
-from pgbulk.datasets import TABLES, Contacts
+from pgbulk.chunks import Rows
 from pgbulk.errors import PgbulkError, VerificationFailed
 from pgbulk.fingerprint import Fingerprint
+from pgbulk.model import Dataset, PerParent, Table
+from pgbulk.target import DEFAULT_DATA_DIR, resolve_target
 from pgbulk.verify_rows import (
     EXAMPLES,
     Check,
+    check_references,
     check_unique,
-    per_user,
+    per_parent,
     scan,
     scan_checks,
-    unique_columns,
+    unique_keys,
 )
 
 __all__ = ["Check", "VerifyReport", "verify"]
@@ -103,7 +106,7 @@ def verify(
     dsn: str | None = None,
     schema_name: str = "public",
     *,
-    data_dir: str | Path = ".pgbulk",
+    data_dir: str | Path = DEFAULT_DATA_DIR,
     pg_bin: str | Path | None = None,
 ) -> VerifyReport:
     """Verify the dataset loaded in ``schema_name``. Raises PgbulkError if none is recorded.
@@ -112,7 +115,7 @@ def verify(
     server in ``data_dir``, as :func:`pgbulk.load.load` does.
     """
     started = time.perf_counter()
-    target = resolve_target(dsn, data_dir, pg_bin)
+    target = resolve_target(dsn, data_dir, pg_bin).dsn
     with dsns.connect(target) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
@@ -125,61 +128,71 @@ def verify(
         report = VerifyReport(
             dsns.redact(target), schema_name, f"{record.describe()} ({record.state})"
         )
+        rows = Rows(record.dataset(), record.scale, seed=record.seed)
         with ThreadPoolExecutor(1) as pool:
-            expected = pool.submit(_generate, record, report.seconds)
-            _run_checks(conn, schema_name, record, expected, report)
+            expected = pool.submit(_generate, rows, report.seconds)
+            _run_checks(conn, schema_name, record, rows, expected, report)
         conn.rollback()
     report.seconds["total"] = time.perf_counter() - started
     return report
 
 
-def resolve_target(dsn: str | None, data_dir: str | Path, pg_bin: str | Path | None) -> str:
-    """The DSN to use: the given or environment one, else the embedded server's (started)."""
-    resolved = dsns.resolve(dsn)
-    if resolved is not None:
-        return resolved
-    from pgbulk.load import embedded_dsn  # the embedded server only when no DSN is given
-
-    return embedded_dsn(data_dir, pg_bin)
-
-
-def _generate(record: ledger.DatasetRecord, seconds: dict[str, float]) -> Fingerprint:
+def _generate(rows: Rows, seconds: dict[str, float]) -> Fingerprint:
     started = time.perf_counter()
-    result = fingerprint.of_dataset(record.spec, record.seed, record.users)
+    result = fingerprint.of_dataset(rows)
     seconds["generator fingerprint"] = time.perf_counter() - started
     return result
+
+
+def _expected_rows(dataset: Dataset, table: Table, scale: int) -> int | None:
+    """Rows a top-level table must have; None for a child table (the ledger knows)."""
+    return None if isinstance(table.rows, PerParent) else dataset.root_rows(table, scale)
 
 
 def _run_checks(
     conn: psycopg.Connection,
     schema_name: str,
     record: ledger.DatasetRecord,
+    rows: Rows,
     expected: Future[Fingerprint],
     report: VerifyReport,
 ) -> None:
     started = time.perf_counter()
+    dataset = rows.dataset
     conn.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema_name)))
-    conn.execute("SET LOCAL work_mem = '256MB'")  # the per-user grouping hashes one row per user
-    totals = ledger.totals(conn, schema_name)
+    conn.execute(
+        "SET LOCAL work_mem = '256MB'"
+    )  # the per-parent grouping hashes one row per parent
+    chunks, totals = ledger.totals(conn, schema_name)
     checks = report.checks
-    checks.append(_ledger_check(record, totals))
-    present = [t for t in TABLES if _exists(conn, schema_name, t)]
+    checks.append(_ledger_check(record, dataset, chunks, totals))
+    present = [t for t in dataset.tables if _exists(conn, schema_name, t.name)]
     checks.extend(
-        Check("exists", t, False, "the table is missing") for t in TABLES if t not in present
+        Check("exists", t.name, False, "the table is missing")
+        for t in dataset.tables
+        if t not in present
     )
-    checks.extend(_catalog_checks(conn, schema_name, present))
-    scans = {t: scan(conn, t, record) for t in present}
-    for table, found in scans.items():
-        checks.extend(scan_checks(conn, table, record, found, totals[table]))
+    checks.extend(_catalog_checks(conn, schema_name, dataset, present))
+    scans = {}
     for table in present:
-        checks.extend(check_unique(conn, schema_name, table, c) for c in unique_columns(table))
-    if "users" in present:
-        for child in present:
-            if child != "users":
-                checks.extend(per_user(conn, child, record, scans[child].n_sum))
+        want = _expected_rows(dataset, table, record.scale)
+        recorded = totals.get(table.name, 0)
+        scans[table.name] = found = scan(
+            conn, dataset, table, want if want is not None else recorded
+        )
+        checks.extend(scan_checks(conn, dataset, table, found, recorded, want))
+    for table in present:
+        checks.extend(check_unique(conn, schema_name, table.name, k) for k in unique_keys(table))
+    names = {t.name for t in present}
+    for table in present:
+        for fk in table.foreign_keys:
+            if fk.table in names:
+                checks.append(check_references(conn, dataset, table, fk))
+        if isinstance(table.rows, PerParent) and table.rows.parent in names:
+            checks.extend(per_parent(conn, dataset, table, scans[table.name].position_sum))
     report.seconds["server checks"] = time.perf_counter() - started
     started = time.perf_counter()
-    actual = [fingerprint.database_table(conn, schema_name, t) for t in present]
+    actual = [fingerprint.database_table(conn, schema_name, t.name) for t in present]
     report.seconds["server fingerprint"] = time.perf_counter() - started
     generated = expected.result()
     report.fingerprints = {
@@ -187,8 +200,8 @@ def _run_checks(
         "dataset": generated.to_dict(),
     }
     for table_fp in actual:
-        want = generated[table_fp.table]
-        if table_fp == want:
+        want_fp = generated[table_fp.table]
+        if table_fp == want_fp:
             checks.append(
                 Check(
                     "fingerprint",
@@ -199,7 +212,7 @@ def _run_checks(
                 )
             )
         else:
-            checks.append(_locate_differences(conn, schema_name, record, table_fp, want))
+            checks.append(_locate_differences(conn, schema_name, record, rows, table_fp, want_fp))
 
 
 def _exists(conn: psycopg.Connection, schema_name: str, table: str) -> bool:
@@ -212,16 +225,22 @@ def _exists(conn: psycopg.Connection, schema_name: str, table: str) -> bool:
     )
 
 
-def _ledger_check(record: ledger.DatasetRecord, totals: dict[str, int]) -> Check:
+def _ledger_check(
+    record: ledger.DatasetRecord, dataset: Dataset, chunks: int, totals: dict[str, int]
+) -> Check:
     problems = []
     if record.state != "complete":
         problems.append(
             f"the load is {record.state}, not complete (pgbulk resume, or pgbulk finalize)"
         )
-    if totals["chunks"] != record.chunks:
-        problems.append(f"{totals['chunks']} of {record.chunks} chunks are recorded")
-    if totals["users"] != record.users:
-        problems.append(f"the chunks hold {totals['users']:,} users, the dataset {record.users:,}")
+    if chunks != record.chunks:
+        problems.append(f"{chunks} of {record.chunks} chunks are recorded")
+    for table in dataset.roots:
+        want = dataset.root_rows(table, record.scale)
+        if totals.get(table.name, 0) != want:
+            problems.append(
+                f"the chunks hold {totals.get(table.name, 0):,} {table.name}, the dataset {want:,}"
+            )
     detail = "; ".join(problems) or f"complete: {record.chunks} of {record.chunks} chunks recorded"
     return Check("ledger", None, not problems, detail)
 
@@ -229,8 +248,10 @@ def _ledger_check(record: ledger.DatasetRecord, totals: dict[str, int]) -> Check
 # ---------------------------------------------------------------------- catalog
 
 
-def _catalog_checks(conn: psycopg.Connection, schema_name: str, tables: list[str]) -> list[Check]:
-    """Every expected constraint and index is there and valid, and every column is NOT NULL."""
+def _catalog_checks(
+    conn: psycopg.Connection, schema_name: str, dataset: Dataset, tables: list[Table]
+) -> list[Check]:
+    """Every constraint and index of the model is there and valid; NOT NULL and types as modelled."""
     constraints = {
         name: (table, kind, validated, index_valid, referenced, on_delete, enforced)
         for name, table, kind, validated, index_valid, referenced, on_delete, enforced in conn.execute(
@@ -253,54 +274,60 @@ def _catalog_checks(conn: psycopg.Connection, schema_name: str, tables: list[str
             (schema_name,),
         )
     }
-    not_null = set(
-        conn.execute(
-            "SELECT t.relname, a.attname FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid"
+    columns = {
+        (table, name): (type_, not_null)
+        for table, name, type_, not_null in conn.execute(
+            "SELECT t.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull"
+            " FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid"
             " JOIN pg_namespace n ON n.oid = t.relnamespace"
-            " WHERE n.nspname = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull",
+            " WHERE n.nspname = %s AND a.attnum > 0 AND NOT a.attisdropped",
             (schema_name,),
         )
-    )
-    index_table = {step.name: step.tables[0] for step in schema.POST_LOAD}
-
+    }
+    wanted = ddl.expected(dataset)
     checks = []
     for table in tables:
         problems = []
-        expected = [n for n, (t, _) in schema.EXPECTED_CONSTRAINTS.items() if t == table]
-        for name in expected:
-            kind = schema.EXPECTED_CONSTRAINTS[name][1]
-            found = constraints.get(name)
-            if found is None or found[:2] != (table, kind):
-                problems.append(f"constraint {name} is missing")
+        mine = [e for e in wanted if e.table == table.name]
+        for e in (e for e in mine if e.kind != "i"):
+            found = constraints.get(e.name)
+            if found is None or found[:2] != (table.name, e.kind):
+                problems.append(f"constraint {e.name} is missing")
             elif not found[2]:
-                problems.append(f"constraint {name} is not validated (NOT VALID)")
+                problems.append(f"constraint {e.name} is not validated (NOT VALID)")
             elif found[3] is False:
-                problems.append(f"the index of constraint {name} is invalid")
-            elif kind == "f" and found[4:6] != ("users", "c"):
-                problems.append(f"constraint {name} does not reference users ON DELETE CASCADE")
-            elif kind == "f" and not found[6]:
+                problems.append(f"the index of constraint {e.name} is invalid")
+            elif e.kind == "f" and found[4:6] != (e.references, e.on_delete):
                 problems.append(
-                    f"the triggers of constraint {name} are disabled: it is not enforced"
+                    f"constraint {e.name} does not reference {e.references} as modelled"
                 )
-        expected_indexes = [i for i in schema.EXPECTED_INDEXES if index_table.get(i) == table]
-        for name in expected_indexes:
-            idx = indexes.get(name)
-            if idx is None or idx[0] != table:
-                problems.append(f"index {name} is missing")
+            elif e.kind == "f" and not found[6]:
+                problems.append(
+                    f"the triggers of constraint {e.name} are disabled: it is not enforced"
+                )
+        for e in (e for e in mine if e.kind == "i"):
+            idx = indexes.get(e.name)
+            if idx is None or idx[0] != table.name:
+                problems.append(f"index {e.name} is missing")
             elif not idx[1]:
-                problems.append(f"index {name} is invalid (a failed or running CREATE INDEX)")
-        problems.extend(
-            f"column {c} is nullable" for c in schema.COLUMNS[table] if (table, c) not in not_null
-        )
+                problems.append(f"index {e.name} is invalid (a failed or running CREATE INDEX)")
+        for c in table.columns:
+            found_column = columns.get((table.name, c.name))
+            if found_column is None:
+                problems.append(f"column {c.name} is missing")
+                continue
+            if found_column[0] != c.type.sql:
+                problems.append(f"column {c.name} is {found_column[0]}, not {c.type.sql}")
+            if not c.nullable and not found_column[1]:
+                problems.append(f"column {c.name} is nullable")
+        kinds = Counter("indexes" if e.kind == "i" else "constraints" for e in mine)
         detail = (
-            (
-                f"{len(expected)} constraints and {len(expected_indexes)} indexes present and valid; "
-                "NOT NULL on every column"
-            )
+            f"{kinds['constraints']} constraints and {kinds['indexes']} indexes present and valid;"
+            " columns of the modelled types, NOT NULL as modelled"
             if not problems
             else f"{len(problems)} problems"
         )
-        checks.append(Check("constraints", table, not problems, detail, None, problems))
+        checks.append(Check("constraints", table.name, not problems, detail, None, problems))
     return checks
 
 
@@ -311,28 +338,30 @@ def _locate_differences(
     conn: psycopg.Connection,
     schema_name: str,
     record: ledger.DatasetRecord,
+    rows: Rows,
     actual: fingerprint.TableFingerprint,
     expected: fingerprint.TableFingerprint,
 ) -> Check:
     """Find which rows differ: compare per-bucket sums, then the rows of a few buckets."""
     table = actual.table
-    dataset = Contacts(record.users, seed=record.seed, spec=record.spec)
+    label = fingerprint.label_column(rows.dataset, table)
     server = fingerprint.database_buckets(conn, schema_name, table)
-    generated = fingerprint.dataset_buckets(dataset, table)
+    generated = fingerprint.dataset_buckets(rows, table)
     differing = sorted(
         b for b in server.keys() | generated.keys() if server.get(b) != generated.get(b)
     )
     listed = differing[:_BUCKETS_TO_LIST]
-    server_rows = fingerprint.database_rows(conn, schema_name, table, listed)
-    generated_rows = fingerprint.dataset_rows(dataset, table, listed)
+    server_rows = fingerprint.database_rows(conn, schema_name, table, label, listed)
+    generated_rows = fingerprint.dataset_rows(rows, table, label, listed)
     extra = Counter(h for h, _ in server_rows) - Counter(h for h, _ in generated_rows)
     missing = Counter(h for h, _ in generated_rows) - Counter(h for h, _ in server_rows)
     extra_ids = {i for h, i in server_rows if h in extra}
     missing_ids = {i for h, i in generated_rows if h in missing}
     changed = extra_ids & missing_ids
-    examples = [f"id={i}: the row differs from the generated one" for i in sorted(changed)]
-    examples += [f"id={i}: not a row of the dataset" for i in sorted(extra_ids - changed)]
-    examples += [f"id={i}: missing" for i in sorted(missing_ids - changed)]
+    name = label or "row"
+    examples = [f"{name}={i}: the row differs from the generated one" for i in sorted(changed)]
+    examples += [f"{name}={i}: not a row of the dataset" for i in sorted(extra_ids - changed)]
+    examples += [f"{name}={i}: missing" for i in sorted(missing_ids - changed)]
     exact = len(listed) == len(differing)
     bad = sum(extra.values()) + sum(missing.values()) - len(changed)
     detail = (

@@ -1,10 +1,12 @@
-"""The row-level checks of ``pgbulk verify``: counts, NULLs, formats, keys, per-user laws.
+"""The row-level checks of ``pgbulk verify``, built from the dataset's model.
 
-Table names are pgbulk's own constants and the session's ``search_path`` names the
-target schema, so the SQL is written out plainly. Each function runs inside one
-read-only snapshot and returns :class:`Check` results. Queries that only find examples
-of a failure run only when the check has failed: a healthy dataset costs one scan per
-table and one grouping per child table.
+Each function runs inside one read-only snapshot (the session's ``search_path`` names the
+target schema) and returns :class:`Check` results. What is checked comes from the model:
+NULLs in the NOT NULL columns, each generator's rule for its values (UUID version bits,
+a template's text, an alphabet and length), keys and unique constraints, the owners of
+child rows, each child table's count law (chi-square) and the numbering of children
+under their parent. Queries that only find examples of a failure run only when the check
+has failed: a healthy dataset costs one scan per table and one grouping per child table.
 """
 
 from __future__ import annotations
@@ -14,15 +16,13 @@ from typing import Any
 
 import psycopg
 
-from pgbulk.generate import truncated_zipf_pmf
-from pgbulk.ledger import DatasetRecord
+from pgbulk.ddl import quote as q
+from pgbulk.model import Dataset, ForeignKey, PerParent, Table
 from pgbulk.stats import chi_square
 
 #: A correct dataset fails the distribution check with this probability (p-value below it).
 ALPHA = 1e-3
 EXAMPLES = 5
-PARENT = "users"
-CHILD_TEXT = {"emails": "email", "phone_numbers": "phone_number"}
 
 
 @dataclass
@@ -47,50 +47,40 @@ class Check:
         }
 
 
-# ---------------------------------------------------------------------- the rules, as SQL
-
-# The n of an email 'user' || owner uuid || '_' || n || '@example.com', NULL unless the
-# email is exactly that text for the row's own user_id (n has 1 to 3 digits, as
-# max_per_user <= 1000). 41 = len('user' || uuid || '_'), 53 = 41 + len('@example.com').
-EMAIL_N = """CASE WHEN octet_length(email) BETWEEN 54 AND 56
-      AND substr(email, 42, octet_length(email) - 53) ~ '^(0|[1-9][0-9]*)$'
-      AND email = 'user' || user_id::text || '_' || substr(email, 42, octet_length(email) - 53)
-                  || '@example.com'
-     THEN substr(email, 42, octet_length(email) - 53)::int END"""
-
-
 @dataclass(frozen=True)
-class _Rules:
-    columns: tuple[str, ...]
-    format_sql: str  # true when the text is well formed (the columns are not NULL)
-    format_rule: str  # the same, for people
+class Rule:
+    """A column's rule, ready to run: SQL true for a conforming row."""
+
+    column: str
+    sql: str
+    description: str
 
 
-def _rules(table: str, record: DatasetRecord) -> _Rules:
-    if table == "users":
-        return _Rules(
-            ("id", "name"),
-            "CASE WHEN name ~ '^User [1-9][0-9]{0,17}$'"
-            f" THEN substr(name, 6)::bigint <= {int(record.users)} ELSE false END",
-            f"name is 'User n' with n in 1..{record.users:,}",
-        )
-    if table == "emails":
-        top = record.spec.max_per_user
-        return _Rules(
-            ("id", "user_id", "email"),
-            f"coalesce(({EMAIL_N}) < {int(top)}, false)",
-            f"email is 'user' || user_id || '_' || n || '@example.com' with n in 0..{top - 1}",
-        )
-    return _Rules(
-        ("id", "user_id", "phone_number"),
-        "phone_number ~ '^[0-9]{16}$'",
-        "phone_number is 16 decimal digits",
-    )
+def rules(dataset: Dataset, table: Table, rows: int) -> list[Rule]:
+    """The rules of the table's generated columns, ``{rows}`` filled in."""
+    found = []
+    for c in table.columns:
+        if c.generator is None:
+            continue
+        rule = c.generator.rule(c, table, dataset)
+        if rule is not None:
+            found.append(
+                Rule(
+                    c.name,
+                    rule.sql.replace("{rows}", str(int(rows))),
+                    rule.description.replace("{rows}", f"{rows:,}"),
+                )
+            )
+    return found
 
 
-def _uuid_sql(version: int) -> str:
-    """True for a UUID with the dataset's version and the RFC 9562 variant (10xx)."""
-    return f"(get_byte(uuid_send(id), 6) >> 4 = {int(version)} AND get_byte(uuid_send(id), 8) >> 6 = 2)"
+def position_sql(dataset: Dataset, table: Table) -> str | None:
+    """SQL for each row's position under its parent, read from one of its values (or None)."""
+    for c in table.columns:
+        found = c.generator.position_sql(c, table, dataset) if c.generator else None
+        if found is not None:
+            return found
+    return None
 
 
 # ---------------------------------------------------------------------- one scan per table
@@ -102,86 +92,109 @@ class Scan:
 
     rows: int
     nulls: int
-    bad_uuids: int
-    bad_format: int
-    n_sum: int  # emails: the sum of the n of every well-formed email (0 for other tables)
+    broken: dict[str, int]  # rows breaking each column's rule
+    position_sum: int  # the sum of the children's n read from their values (0: none shown)
 
 
-def scan(conn: psycopg.Connection, table: str, record: DatasetRecord) -> Scan:
-    rules = _rules(table, record)
-    any_null = " OR ".join(f"{c} IS NULL" for c in rules.columns)
-    all_set = " AND ".join(f"{c} IS NOT NULL" for c in rules.columns)
-    n_sum = f"coalesce(sum({EMAIL_N}), 0)" if table == "emails" else "0"
+def _not_null(table: Table) -> list[str]:
+    return [c.name for c in table.columns if not c.nullable]
+
+
+def scan(conn: psycopg.Connection, dataset: Dataset, table: Table, expected_rows: int) -> Scan:
+    required = _not_null(table)
+    any_null = " OR ".join(f"{q(c)} IS NULL" for c in required) or "false"
+    checks = rules(dataset, table, expected_rows)
+    position = position_sql(dataset, table)
+    broken = [
+        f"count(*) FILTER (WHERE {q(r.column)} IS NOT NULL AND NOT ({r.sql}))" for r in checks
+    ]
+    position_sum = f"coalesce(sum({position}), 0)" if position else "0"
     row = conn.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {any_null}),"
-        f" count(*) FILTER (WHERE id IS NOT NULL AND NOT {_uuid_sql(record.spec.uuid_version)}),"
-        f" count(*) FILTER (WHERE {all_set} AND NOT ({rules.format_sql})), {n_sum}"
-        f" FROM {table}"
+        f"SELECT count(*), count(*) FILTER (WHERE {any_null}), {position_sum}"
+        + "".join(f", {b}" for b in broken)
+        + f" FROM {q(table.name)}"
     ).fetchone()
     assert row is not None
-    return Scan(*(int(v) for v in row))
+    return Scan(
+        int(row[0]),
+        int(row[1]),
+        {r.column: int(v) for r, v in zip(checks, row[3:], strict=True)},
+        int(row[2]),
+    )
 
 
 def scan_checks(
-    conn: psycopg.Connection, table: str, record: DatasetRecord, found: Scan, recorded_rows: int
+    conn: psycopg.Connection,
+    dataset: Dataset,
+    table: Table,
+    found: Scan,
+    recorded_rows: int,
+    expected_rows: int | None,
 ) -> list[Check]:
-    """Row count against the ledger, NULLs, UUID bits and text format."""
-    rules = _rules(table, record)
-    version = record.spec.uuid_version
-    checks = [_row_count(conn, table, found.rows, recorded_rows, record)]
-    columns = ", ".join(rules.columns)
-    checks.append(Check("not null", table, found.nulls == 0, f"no NULL in {columns}", found.nulls))
-    if found.nulls:
-        any_null = " OR ".join(f"{c} IS NULL" for c in rules.columns)
-        checks[-1].examples = _examples(conn, table, any_null, rules.columns)
-    checks.append(
-        Check(
-            "uuid",
-            table,
-            found.bad_uuids == 0,
-            f"id has UUID version {version} and the RFC 9562 variant bits",
-            found.bad_uuids,
+    """Row count against the ledger (and the dataset, for top-level tables), NULLs, rules."""
+    checks = [_row_count(conn, dataset, table, found.rows, recorded_rows, expected_rows)]
+    required = _not_null(table)
+    if required:
+        check = Check(
+            "not null",
+            table.name,
+            found.nulls == 0,
+            f"no NULL in {', '.join(required)}",
+            found.nulls,
         )
-    )
-    if found.bad_uuids:
-        where = f"id IS NOT NULL AND NOT {_uuid_sql(version)}"
-        checks[-1].examples = _examples(conn, table, where, ("id",))
-    checks.append(
-        Check("format", table, found.bad_format == 0, rules.format_rule, found.bad_format)
-    )
-    if found.bad_format:
-        all_set = " AND ".join(f"{c} IS NOT NULL" for c in rules.columns)
-        where = f"{all_set} AND NOT ({rules.format_sql})"
-        checks[-1].examples = _examples(conn, table, where, rules.columns)
+        if found.nulls:
+            any_null = " OR ".join(f"{q(c)} IS NULL" for c in required)
+            check.examples = _examples(conn, table, any_null)
+        checks.append(check)
+    for rule in rules(dataset, table, expected_rows or recorded_rows):
+        bad = found.broken[rule.column]
+        check = Check(f"format {rule.column}", table.name, bad == 0, rule.description, bad)
+        if bad:
+            where = f"{q(rule.column)} IS NOT NULL AND NOT ({rule.sql})"
+            check.examples = _examples(conn, table, where)
+        checks.append(check)
     return checks
 
 
 def _row_count(
-    conn: psycopg.Connection, table: str, rows: int, recorded: int, record: DatasetRecord
+    conn: psycopg.Connection,
+    dataset: Dataset,
+    table: Table,
+    rows: int,
+    recorded: int,
+    expected: int | None,
 ) -> Check:
-    expected = record.users if table == PARENT else recorded
-    ok = rows == expected == recorded
+    want = recorded if expected is None else expected
+    ok = rows == want == recorded
     detail = f"{rows:,} rows, as the load recorded"
-    if not ok:
-        detail = f"{rows:,} rows; the load recorded {recorded:,}"
-        if table == PARENT and record.users != recorded:
-            detail += f" and the dataset has {record.users:,} users"
-    check = Check("row count", table, ok, detail, abs(rows - expected))
-    if table == PARENT and rows < expected:
-        missing = conn.execute(
-            "SELECT 'User ' || g FROM generate_series(1, %s::bigint) g"
-            " WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.name = 'User ' || g) LIMIT %s",
-            (record.users, EXAMPLES),
-        ).fetchall()
-        check.examples = [f"{m[0]} is missing" for m in missing]
+    if ok:
+        return Check("row count", table.name, ok, detail, 0)
+    detail = f"{rows:,} rows; the load recorded {recorded:,}"
+    if expected is not None and expected != recorded:
+        detail += f" and the dataset has {expected:,}"
+    check = Check("row count", table.name, ok, detail, abs(rows - want))
+    if rows < want:
+        check.examples = _missing(conn, dataset, table, want)
     return check
 
 
-def _examples(
-    conn: psycopg.Connection, table: str, where: str, columns: tuple[str, ...]
-) -> list[str]:
-    cols = ", ".join(f"{c}::text" for c in columns)
-    query = f"SELECT {cols} FROM {table} WHERE {where} LIMIT {EXAMPLES}"
+def _missing(conn: psycopg.Connection, dataset: Dataset, table: Table, rows: int) -> list[str]:
+    """Rows that are not there, named by a column whose text follows from the row's number."""
+    from pgbulk.generators.text import Template
+
+    for column in table.columns:
+        if isinstance(column.generator, Template):
+            query = column.generator.missing_sql(column, table, dataset, EXAMPLES)
+            if query is not None:
+                numbers = conn.execute(query.replace("{rows}", str(rows)).encode()).fetchall()
+                return [f"{column.generator.render(int(n))} is missing" for (n,) in numbers]
+    return []
+
+
+def _examples(conn: psycopg.Connection, table: Table, where: str) -> list[str]:
+    columns = table.column_names
+    cols = ", ".join(f"{q(c)}::text" for c in columns)
+    query = f"SELECT {cols} FROM {q(table.name)} WHERE {where} LIMIT {EXAMPLES}"
     return [
         ", ".join(f"{c}={v}" for c, v in zip(columns, r, strict=True)) for r in conn.execute(query)
     ]
@@ -190,26 +203,34 @@ def _examples(
 # ---------------------------------------------------------------------- uniqueness
 
 
-def unique_columns(table: str) -> tuple[str, ...]:
-    return ("id", CHILD_TEXT[table]) if table in CHILD_TEXT else ("id",)
+def unique_keys(table: Table) -> list[tuple[str, ...]]:
+    keys = [table.primary_key] if table.primary_key else []
+    return keys + [u.columns for u in table.unique]
 
 
-def check_unique(conn: psycopg.Connection, schema_name: str, table: str, column: str) -> Check:
-    """No two rows share a value: proven by a valid unique index, else by grouping the rows."""
-    name = f"unique {column}"
+def check_unique(
+    conn: psycopg.Connection, schema_name: str, table: str, columns: tuple[str, ...]
+) -> Check:
+    """No two rows share a key: proven by a valid unique index, else by grouping the rows."""
+    name = f"unique {', '.join(columns)}"
     index = conn.execute(
         "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
-        " JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]"
         " WHERE x.indrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))"
-        " AND x.indisunique AND x.indisvalid AND x.indnkeyatts = 1 AND x.indpred IS NULL"
-        " AND x.indexprs IS NULL AND a.attname = %s LIMIT 1",
-        (schema_name, table, column),
+        " AND x.indisunique AND x.indisvalid AND x.indpred IS NULL AND x.indexprs IS NULL"
+        " AND x.indnkeyatts = %s AND (SELECT array_agg(a.attname::text ORDER BY k.i)"
+        "  FROM unnest(x.indkey) WITH ORDINALITY k(attnum, i)"
+        "  JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum"
+        "  WHERE k.i <= x.indnkeyatts) = %s LIMIT 1",
+        (schema_name, table, len(columns), list(columns)),
     ).fetchone()
     if index is not None:
         return Check(name, table, True, f"enforced by the valid unique index {index[0]}", 0)
+    key = ", ".join(q(c) for c in columns)
+    shown = " || ', ' || ".join(f"{q(c)}::text" for c in columns)
     dupes = (
-        f"SELECT {column}::text AS value, count(*) AS n FROM {table} WHERE {column} IS NOT NULL"
-        f" GROUP BY {column} HAVING count(*) > 1"
+        f"SELECT {shown} AS value, count(*) AS n FROM {q(table)}"
+        f" WHERE {' AND '.join(f'{q(c)} IS NOT NULL' for c in columns)}"
+        f" GROUP BY {key} HAVING count(*) > 1"
     )
     row = conn.execute(f"SELECT count(*), coalesce(sum(n), 0) FROM ({dupes}) d").fetchone()
     assert row is not None
@@ -225,95 +246,157 @@ def check_unique(conn: psycopg.Connection, schema_name: str, table: str, column:
     )
     if values:
         examples = conn.execute(f"{dupes} ORDER BY n DESC, value LIMIT {EXAMPLES}")
-        check.examples = [f"{column}={v} in {n} rows" for v, n in examples]
+        check.examples = [f"{', '.join(columns)}={v} in {n} rows" for v, n in examples]
     return check
 
 
-# ---------------------------------------------------------------------- per user
+# ---------------------------------------------------------------------- references
 
 
-def per_user(
-    conn: psycopg.Connection, child: str, record: DatasetRecord, n_sum: int
-) -> list[Check]:
-    """Owners exist, emails are numbered 0..k-1 per user, and counts per user fit the law.
+def _join(fk: ForeignKey, parent: Table, child_alias: str, parent_alias: str) -> str:
+    ref = fk.ref_columns or parent.primary_key
+    return " AND ".join(
+        f"{parent_alias}.{q(r)} = {child_alias}.{q(c)}"
+        for c, r in zip(fk.columns, ref, strict=True)
+    )
 
-    ``n_sum`` is the sum of the emails' n from :func:`scan`. Distinct non-negative n
-    (emails are unique) of a user with k emails sum to at least k(k-1)/2, with equality
-    only for 0..k-1: so the emails are numbered right exactly when ``n_sum`` equals the
-    sum of k(k-1)/2 over every owner, and no second pass over the email text is needed.
-    """
-    rows = conn.execute(
-        f"WITH per_user AS (SELECT user_id, count(*) AS k FROM {child}"
-        " WHERE user_id IS NOT NULL GROUP BY user_id)"
-        " SELECT coalesce(p.k, 0), count(*) FILTER (WHERE u.id IS NOT NULL),"
-        " coalesce(sum(p.k) FILTER (WHERE u.id IS NULL), 0), count(*) FILTER (WHERE u.id IS NULL)"
-        " FROM users u FULL JOIN per_user p ON p.user_id = u.id GROUP BY 1 ORDER BY 1"
-    ).fetchall()
-    users_with = {int(k): int(n) for k, n, _, _ in rows if n}
-    orphans = sum(int(r[2]) for r in rows)
-    owners_with = {int(k): int(n) + int(o) for k, n, _, o in rows}
 
-    owners = Check("owners", child, orphans == 0, f"every {child}.user_id is a user", orphans)
+def check_references(
+    conn: psycopg.Connection, dataset: Dataset, table: Table, fk: ForeignKey
+) -> Check:
+    """Every non-NULL reference names a row of the referenced table (checked on the data)."""
+    parent = dataset.table(fk.table)
+    set_ = " AND ".join(f"c.{q(col)} IS NOT NULL" for col in fk.columns)
+    missing = (
+        f"{set_} AND NOT EXISTS (SELECT 1 FROM {q(parent.name)} p"
+        f" WHERE {_join(fk, parent, 'c', 'p')})"
+    )
+    row = conn.execute(f"SELECT count(*) FROM {q(table.name)} c WHERE {missing}").fetchone()
+    orphans = int(row[0]) if row else 0
+    columns = ", ".join(fk.columns)
+    check = Check(
+        "references",
+        table.name,
+        orphans == 0,
+        f"every {columns} is a row of {parent.name}",
+        orphans,
+    )
     if orphans:
+        shown = ", ".join(f"c.{q(col)}::text" for col in fk.columns)
         found = conn.execute(
-            f"SELECT c.id::text, c.user_id::text FROM {child} c WHERE c.user_id IS NOT NULL"
-            f" AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.user_id) LIMIT {EXAMPLES}"
+            f"SELECT {shown} FROM {q(table.name)} c WHERE {missing} LIMIT {EXAMPLES}"
         )
-        owners.examples = [f"id={i}: user_id={u} is no user" for i, u in found]
-    checks = [owners]
-    if child == "emails":
-        expected_sum = sum(n * k * (k - 1) // 2 for k, n in owners_with.items())
-        checks.append(_numbering(conn, n_sum == expected_sum))
-    checks.append(_distribution(conn, child, record, users_with))
+        check.examples = [f"{columns}={', '.join(r)} is no row of {parent.name}" for r in found]
+    return check
+
+
+# ---------------------------------------------------------------------- children per parent
+
+
+def per_parent(
+    conn: psycopg.Connection, dataset: Dataset, child: Table, position_sum: int
+) -> list[Check]:
+    """Children are numbered 0..k-1 under each parent, and the counts k fit the count law.
+
+    ``position_sum`` is the sum of the children's n from :func:`scan`. Distinct
+    non-negative n of a parent with k children sum to at least k(k-1)/2, with equality
+    only for 0..k-1: so the children are numbered right exactly when the sum equals the
+    sum of k(k-1)/2 over every parent, and no second pass over their values is needed.
+    """
+    assert isinstance(child.rows, PerParent)
+    parent = dataset.table(child.rows.parent)
+    fk = child.foreign_key_to(parent.name)
+    if fk is None:  # nothing in the rows says which parent a child has
+        return []
+    ref = fk.ref_columns or parent.primary_key
+    pairs = list(zip(fk.columns, ref, strict=True))
+    group = ", ".join(q(col) for col in fk.columns)
+    on = " AND ".join(f"p.{q(r)} = c.{q(col)}" for col, r in pairs)
+    parent_set = " AND ".join(f"p.{q(r)} IS NOT NULL" for _, r in pairs)
+    rows = conn.execute(
+        f"WITH c AS (SELECT {group}, count(*) AS k FROM {q(child.name)}"
+        f" WHERE {' AND '.join(f'{q(col)} IS NOT NULL' for col in fk.columns)} GROUP BY {group})"
+        f" SELECT coalesce(c.k, 0), count(*) FILTER (WHERE {parent_set}) FROM {q(parent.name)} p"
+        f" FULL JOIN c ON {on} GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    parents_with = {int(k): int(n) for k, n in rows if n}
+    checks = []
+    if position_sql(dataset, child) is not None:
+        # Orphans are counted by their own check; their n still add up here.
+        all_k = conn.execute(
+            "SELECT coalesce(sum(k * (k - 1) / 2), 0)"
+            f" FROM (SELECT count(*) AS k FROM {q(child.name)} GROUP BY {group}) g"
+        ).fetchone()
+        expected_sum = int(all_k[0]) if all_k else 0
+        checks.append(_numbering(conn, dataset, child, group, position_sum == expected_sum))
+    checks.append(_distribution(conn, child, parent, group, parents_with))
     return checks
 
 
-def _numbering(conn: psycopg.Connection, ok: bool) -> Check:
-    rule = "each user's emails are numbered 0..k-1 (k = the user's email count)"
+def _numbering(
+    conn: psycopg.Connection, dataset: Dataset, child: Table, group: str, ok: bool
+) -> Check:
+    rule = f"{child.name} are numbered 0..k-1 under each row of {child.rows.parent}"  # type: ignore[union-attr]
     if ok:
-        return Check("numbering", "emails", True, rule, 0)
+        return Check("numbering", child.name, True, rule, 0)
+    n = position_sql(dataset, child)
     found = conn.execute(
-        "SELECT user_id::text, string_agg(coalesce(n::text, '?'), ', ' ORDER BY n), count(*) OVER ()"
-        f" FROM (SELECT user_id, {EMAIL_N} AS n FROM emails) e GROUP BY user_id"
+        f"SELECT ({group})::text, string_agg(coalesce(n::text, '?'), ', ' ORDER BY n),"
+        f" count(*) OVER () FROM (SELECT {group}, {n} AS n FROM {q(child.name)}) e GROUP BY {group}"
         " HAVING NOT coalesce(count(n) = count(*) AND sum(n) = count(*) * (count(*) - 1) / 2, false)"
-        f" ORDER BY user_id LIMIT {EXAMPLES}"
+        f" ORDER BY 1 LIMIT {EXAMPLES}"
     ).fetchall()
     bad = int(found[0][2]) if found else 0
+    fk = child.foreign_key_to(str(child.rows.parent))  # type: ignore[union-attr]
+    label = ", ".join(fk.columns) if fk else group
+    malformed = any("?" in ns for _, ns, _ in found)
     return Check(
         "numbering",
-        "emails",
+        child.name,
         False,
-        f"{rule}; {bad:,} users are not" if found else f"{rule}; the sums of n differ",
+        f"{rule}; {bad:,} are not" if found else f"{rule}; the sums of n differ",
         bad,
-        [f"user {u}: emails numbered {ns} ('?': not its own email)" for u, ns, _ in found],
+        [
+            f"{label}={g}: numbered {ns}" + (" ('?': malformed)" if malformed else "")
+            for g, ns, _ in found
+        ],
     )
 
 
 def _distribution(
-    conn: psycopg.Connection, child: str, record: DatasetRecord, users_with: dict[int, int]
+    conn: psycopg.Connection, child: Table, parent: Table, group: str, parents_with: dict[int, int]
 ) -> Check:
-    spec = record.spec
-    top = spec.max_per_user
-    observed = [users_with.get(k, 0) for k in range(1, top + 1)]
-    outside = sum(n for k, n in users_with.items() if not 1 <= k <= top)
-    pmf = truncated_zipf_pmf(spec.zipf_a, top)
+    assert isinstance(child.rows, PerParent)
+    law = child.rows.law
+    support, pmf = law.pmf()
+    low, top = int(support[0]), int(support[-1])
+    observed = [parents_with.get(int(k), 0) for k in support]
+    outside = sum(n for k, n in parents_with.items() if not low <= k <= top)
     test = chi_square(observed, list(pmf))
     total = sum(observed)
-    shown = min(top, 8)
+    shown = min(len(support), 8)
+    params = ", ".join(f"{k}={v}" for k, v in law.params().items() if k != "key")
     detail = (
-        f"{child} per user ~ Zipf(a={spec.zipf_a}) on 1..{top}: chi-square {test.statistic:.2f}, "
-        f"df {test.df}, p-value {test.p_value:.3g} (fails below {ALPHA}); users with 1..{shown}: "
+        f"{child.name} per row of {parent.name} ~ {law.kind}({params}) on {low}..{top}: chi-square "
+        f"{test.statistic:.2f}, df {test.df}, p-value {test.p_value:.3g} (fails below {ALPHA}); "
+        f"{parent.name} with {low}..{int(support[shown - 1])}: "
         + ", ".join(f"{o:,}" for o in observed[:shown])
         + "; expected "
         + ", ".join(f"{total * p:,.0f}" for p in pmf[:shown])
     )
     if outside:
-        detail += f"; {outside:,} users have a count outside 1..{top}"
-    check = Check("distribution", child, outside == 0 and test.p_value >= ALPHA, detail, outside)
+        detail += f"; {outside:,} {parent.name} have a count outside {low}..{top}"
+    check = Check(
+        "distribution", child.name, outside == 0 and test.p_value >= ALPHA, detail, outside
+    )
     if outside:
+        fk = child.foreign_key_to(parent.name)
+        assert fk is not None
+        key, ref = q(parent.primary_key[0]), q(fk.columns[0])
         found = conn.execute(
-            f"SELECT u.id::text, count(c.user_id) FROM users u LEFT JOIN {child} c ON c.user_id = u.id"
-            f" GROUP BY u.id HAVING count(c.user_id) NOT BETWEEN 1 AND {int(top)} LIMIT {EXAMPLES}"
+            f"SELECT p.{key}::text, count(c.{ref}) FROM {q(parent.name)} p"
+            f" LEFT JOIN {q(child.name)} c ON {_join(fk, parent, 'c', 'p')}"
+            f" GROUP BY p.{key} HAVING count(c.{ref}) NOT BETWEEN {low} AND {top} LIMIT {EXAMPLES}"
         )
-        check.examples = [f"user {u} has {n} {child}" for u, n in found]
+        check.examples = [f"{parent.name} {u} has {n} {child.name}" for u, n in found]
     return check

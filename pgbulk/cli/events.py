@@ -9,22 +9,20 @@ from types import FrameType
 
 import click
 
-from pgbulk import dsn as dsns
 from pgbulk import events
 from pgbulk.cli.options import dsn_option, schema_option, server_options
 from pgbulk.events.relay import MAX_BATCH, MAX_CONCURRENCY, Relay
 from pgbulk.events.signing import DEFAULT_SECRET_ENV
-from pgbulk.load import embedded_dsn
+from pgbulk.target import resolve_target
 
 
 def _target(dsn: str | None, data_dir: str, pg_bin: str | None) -> str:
-    resolved = dsns.resolve(dsn)
-    return embedded_dsn(data_dir, pg_bin) if resolved is None else resolved
+    return resolve_target(dsn, data_dir, pg_bin).dsn
 
 
 @click.group("events")
 def events_group() -> None:
-    """Capture every change of users, emails and phone_numbers into an outbox.
+    """Capture every change of a loaded dataset's tables into an outbox.
 
     `pgbulk relay` delivers the outbox to the events function. See docs/events.md.
     """
@@ -33,11 +31,20 @@ def events_group() -> None:
 @events_group.command("install")
 @dsn_option
 @schema_option
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    metavar="NAME",
+    help="A table to capture (repeatable) [default: the tables of the dataset the schema's ledger records].",
+)
 @server_options
-def install_command(dsn: str | None, schema_name: str, data_dir: str, pg_bin: str | None) -> None:
+def install_command(
+    dsn: str | None, schema_name: str, tables: tuple[str, ...], data_dir: str, pg_bin: str | None
+) -> None:
     """Create the outbox and the capture triggers (after the load; idempotent)."""
-    events.install(_target(dsn, data_dir, pg_bin), schema_name)
-    click.echo(f"capture installed on {schema_name}.users, emails and phone_numbers")
+    captured = events.install(_target(dsn, data_dir, pg_bin), schema_name, tables=tables or None)
+    click.echo(f"capture installed on {', '.join(f'{schema_name}.{t}' for t in captured)}")
 
 
 @events_group.command("uninstall")

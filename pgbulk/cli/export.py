@@ -22,7 +22,7 @@ from pgbulk.progress import for_terminal
     "--out",
     required=True,
     type=click.Path(file_okay=False),
-    help="Directory to write: DIR/users/, DIR/emails/, DIR/phone_numbers/, DIR/_pgbulk.json.",
+    help="Directory to write: one subdirectory per table (DIR/users/, ...) and DIR/_pgbulk.json.",
 )
 @dataset_options
 @click.option(

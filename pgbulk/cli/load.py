@@ -18,9 +18,10 @@ from pgbulk.cli.options import (
     schema_option,
     server_options,
 )
-from pgbulk.load import LoadReport, embedded_dsn, finalize, load, parse_if_exists
+from pgbulk.load import LoadReport, finalize, load, parse_if_exists
 from pgbulk.plan import Shard, shard_from_env
 from pgbulk.progress import for_terminal
+from pgbulk.target import resolve_target
 
 
 def _load_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -124,8 +125,7 @@ def load_command(
 
 
 def _target(dsn: str | None, data_dir: str, pg_bin: str | None) -> str:
-    resolved = dsns.resolve(dsn)
-    return embedded_dsn(data_dir, pg_bin) if resolved is None else resolved
+    return resolve_target(dsn, data_dir, pg_bin).dsn
 
 
 @click.command("resume")
@@ -156,10 +156,10 @@ def resume_command(
     the_shard = Shard.parse(shard) if shard else shard_from_env(os.environ)
     report = load(
         dsn,  # not ``target``: load() itself knows the embedded server and its settings
-        users=record.users,
+        dataset=record.dataset(),
+        scale=record.scale,
         seed=record.seed,
         workers=workers,
-        spec=record.spec,
         schema_name=schema_name,
         if_exists="resume",
         shard=the_shard,

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pgbulk.spec import ContactsSpec
+from pgbulk.datasets.contacts import ContactsSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

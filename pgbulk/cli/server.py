@@ -7,8 +7,8 @@ import json
 import click
 
 from pgbulk.cli.options import server_options
-from pgbulk.load import EMBEDDED_DATABASE, embedded_dsn
 from pgbulk.server import EmbeddedServer
+from pgbulk.target import EMBEDDED_DATABASE, embedded_dsn
 
 
 @click.group("server")

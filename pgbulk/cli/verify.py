@@ -12,11 +12,17 @@ import sys
 
 import click
 
+from pgbulk import dsn as dsns
 from pgbulk import fingerprint as fingerprints
+from pgbulk import ledger
 from pgbulk.analyze import analyze
-from pgbulk.cli.options import COUNT, dsn_option, schema_option, server_options
-from pgbulk.spec import ContactsSpec
-from pgbulk.verify import resolve_target, verify
+from pgbulk.chunks import Rows
+from pgbulk.cli.options import COUNT, contacts_spec, dsn_option, schema_option, server_options
+from pgbulk.datasets.contacts import ContactsSpec
+from pgbulk.datasets.contacts import dataset as contacts_dataset
+from pgbulk.errors import PgbulkError
+from pgbulk.target import resolve_target
+from pgbulk.verify import verify
 
 #: ``pgbulk verify`` ran and found the data wrong (2 is for errors, as everywhere).
 EXIT_CHECKS_FAILED = 1
@@ -126,17 +132,20 @@ def fingerprint_command(
             raise click.UsageError(
                 f"{', '.join(given)} only apply to a generated dataset: add --users N"
             )
-        fp = fingerprints.of_database(resolve_target(dsn, data_dir, pg_bin), schema_name)
+        target = resolve_target(dsn, data_dir, pg_bin).dsn
+        with dsns.connect(target, autocommit=True) as conn:
+            record = ledger.read(conn, schema_name)
+        if record is None:
+            raise PgbulkError(
+                f"no pgbulk load is recorded for schema {schema_name}: load one (pgbulk load) "
+                "or name its schema with --schema"
+            )
+        fp = fingerprints.of_database(target, schema_name, record.dataset().table_names)
     else:
         if dsn is not None:
             raise click.UsageError(
                 "--users computes the fingerprint without a database: drop --dsn"
             )
-        spec = ContactsSpec(
-            zipf_a=zipf_a,
-            max_per_user=max_per_user,
-            uuid_version=int(uuid_version[1]),  # type: ignore[arg-type]
-            chunk_users=chunk_users,
-        )
-        fp = fingerprints.of_dataset(spec, seed, users)
+        spec = contacts_spec(chunk_users, uuid_version, zipf_a, max_per_user)
+        fp = fingerprints.of_dataset(Rows(contacts_dataset(spec), users, seed=seed))
     click.echo(json.dumps(fp.to_dict(), indent=2) if as_json else fp.summary())

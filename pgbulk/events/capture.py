@@ -1,8 +1,9 @@
 """Install, remove and inspect change capture: the outbox and the row triggers.
 
 ``install`` creates the outbox (once per database) and the ``pgbulk_capture`` triggers
-on the contacts tables of one schema; ``uninstall`` drops the triggers and, on request,
-the outbox. Both are idempotent. The SQL lives in ``pgbulk/sql/events/``.
+on the tables of the dataset loaded in one schema (as its ledger records it), or on the
+tables named; ``uninstall`` drops the schema's triggers and, on request, the outbox.
+Both are idempotent. The SQL lives in ``pgbulk/sql/events/``.
 
 Bulk loads never fire the triggers: the loader refuses to resume into tables that have
 triggers, a fresh load recreates the tables bare, and ``install`` refuses a schema
@@ -11,6 +12,7 @@ whose load is not complete. So capture starts with the first change after the lo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -20,7 +22,6 @@ from psycopg import sql
 
 from pgbulk import dsn as dsns
 from pgbulk import ledger
-from pgbulk.datasets import TABLES
 from pgbulk.errors import EventsError
 
 TRIGGER_NAME = "pgbulk_capture"
@@ -29,11 +30,11 @@ OUTBOX = "pgbulk.outbox"
 PARKED_ERRORS_SHOWN = 10
 
 
-def _sql(name: str, schema_name: str | None = None) -> sql.SQL | sql.Composed:
+def _sql(name: str, table: sql.Identifier | None = None) -> sql.SQL | sql.Composed:
     text = (resources.files("pgbulk") / "sql" / "events" / name).read_text(encoding="utf-8")
-    if schema_name is None:
+    if table is None:
         return sql.SQL(text)
-    return sql.SQL(text).format(schema=sql.Identifier(schema_name))
+    return sql.SQL(text).format(table=table)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class CaptureStatus:
 
     @property
     def installed(self) -> bool:
-        return self.outbox and all(self.triggers.values())
+        return self.outbox and bool(self.triggers) and all(self.triggers.values())
 
     def summary(self) -> str:
         on = [t for t, yes in self.triggers.items() if yes]
@@ -77,20 +78,37 @@ class CaptureStatus:
         return "\n".join(lines)
 
 
-def install(dsn: str, schema_name: str = "public", *, allow_incomplete: bool = False) -> None:
-    """Create the outbox (if missing) and the capture triggers on the schema's tables."""
+def install(
+    dsn: str,
+    schema_name: str = "public",
+    *,
+    tables: Sequence[str] | None = None,
+    allow_incomplete: bool = False,
+) -> list[str]:
+    """Create the outbox (if missing) and the capture triggers; return the tables captured.
+
+    ``tables`` defaults to those of the dataset the schema's ledger records.
+    """
     with dsns.connect(dsn) as conn:
-        _require_tables(conn, schema_name)
-        if not allow_incomplete:
-            record = ledger.read(conn, schema_name)
-            if record is not None and record.state != "complete":
+        record = ledger.read(conn, schema_name)
+        if tables is None:
+            if record is None:
                 raise EventsError(
-                    f"the pgbulk load into schema {schema_name} is {record.state}, not complete: "
-                    "triggers would fire for every row it still loads. Finish it first "
-                    "(pgbulk resume / pgbulk finalize), then install"
+                    f"no pgbulk dataset is recorded in schema {schema_name}: load one first "
+                    "(pgbulk load), or name the tables to capture with --table"
                 )
+            tables = record.dataset().table_names
+        _require_tables(conn, schema_name, tables)
+        if not allow_incomplete and record is not None and record.state != "complete":
+            raise EventsError(
+                f"the pgbulk load into schema {schema_name} is {record.state}, not complete: "
+                "triggers would fire for every row it still loads. Finish it first "
+                "(pgbulk resume / pgbulk finalize), then install"
+            )
         conn.execute(_sql("outbox.sql"))
-        conn.execute(_sql("triggers.sql", schema_name))
+        for table in tables:
+            conn.execute(_sql("triggers.sql", sql.Identifier(schema_name, table)))
+    return list(tables)
 
 
 def uninstall(
@@ -102,8 +120,8 @@ def uninstall(
     pending unless ``force``. Returns how many pending events were dropped.
     """
     with dsns.connect(dsn) as conn:
-        if _schema_exists(conn, schema_name):
-            conn.execute(_sql("drop_triggers.sql", schema_name))
+        for table in _triggered_tables(conn, schema_name):
+            conn.execute(_sql("drop_triggers.sql", sql.Identifier(schema_name, table)))
         if not drop_outbox:
             return 0
         pending = _count_pending(conn) if _outbox_exists(conn) else 0
@@ -195,18 +213,13 @@ def purge(dsn: str, schema_name: str = "public", *, older_than: str = "7 days") 
 # ---------------------------------------------------------------------- catalog
 
 
-def _schema_exists(conn: psycopg.Connection, schema_name: str) -> bool:
-    row = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema_name,)).fetchone()
-    return row is not None
-
-
-def _require_tables(conn: psycopg.Connection, schema_name: str) -> None:
+def _require_tables(conn: psycopg.Connection, schema_name: str, tables: Sequence[str]) -> None:
     rows = conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')",
-        (schema_name, list(TABLES)),
+        (schema_name, list(tables)),
     ).fetchall()
-    missing = [t for t in TABLES if (t,) not in rows]
+    missing = [t for t in tables if (t,) not in rows]
     if missing:
         raise EventsError(
             f"table(s) {', '.join(missing)} not found in schema {schema_name}: load the dataset "
@@ -214,15 +227,22 @@ def _require_tables(conn: psycopg.Connection, schema_name: str) -> None:
         )
 
 
-def _triggers(conn: psycopg.Connection, schema_name: str) -> dict[str, bool]:
+def _triggered_tables(conn: psycopg.Connection, schema_name: str) -> list[str]:
     rows = conn.execute(
         "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND t.tgname = %s",
+        " WHERE n.nspname = %s AND t.tgname = %s ORDER BY 1",
         (schema_name, TRIGGER_NAME),
     ).fetchall()
-    present = {r[0] for r in rows}
-    return {t: t in present for t in TABLES}
+    return [r[0] for r in rows]
+
+
+def _triggers(conn: psycopg.Connection, schema_name: str) -> dict[str, bool]:
+    """Whether each table of the recorded dataset (and any other) has the capture trigger."""
+    present = _triggered_tables(conn, schema_name)
+    record = ledger.read(conn, schema_name)
+    tables = list(record.dataset().table_names) if record else []
+    return {t: t in present for t in [*tables, *(p for p in present if p not in tables)]}
 
 
 def _schemas_with_triggers(conn: psycopg.Connection) -> list[str]:

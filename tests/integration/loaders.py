@@ -25,10 +25,12 @@ from typing import Any
 import psutil
 import psycopg
 
-import pgbulk
 from pgbulk import fingerprint
+from pgbulk.chunks import Rows
+from pgbulk.datasets.contacts import ContactsSpec, dataset
 from pgbulk.fingerprint import Fingerprint
-from pgbulk.spec import ContactsSpec
+
+TABLES = ("users", "emails", "phone_numbers")
 
 PGBULK = Path(sys.executable).with_name("pgbulk")  # the console script of this environment
 
@@ -277,14 +279,16 @@ def assert_ledger_matches_tables(
     more; returns the number of chunks."""
     with connect(dsn) as conn:
         recorded = conn.execute(
-            "SELECT coalesce(sum(users), 0), coalesce(sum(emails), 0),"
-            " coalesce(sum(phone_numbers), 0), count(*), array_agg(chunk ORDER BY chunk)"
+            "SELECT coalesce(sum((rows->>'users')::bigint), 0),"
+            " coalesce(sum((rows->>'emails')::bigint), 0),"
+            " coalesce(sum((rows->>'phone_numbers')::bigint), 0),"
+            " count(*), array_agg(chunk ORDER BY chunk)"
             " FROM pgbulk.chunks WHERE target_schema = %s",
             (schema,),
         ).fetchone()
         assert recorded is not None
         counts = {}
-        for t in pgbulk.TABLES:
+        for t in TABLES:
             row = conn.execute(f'SELECT count(*) FROM "{schema}".{t}'.encode()).fetchone()
             counts[t] = int(row[0]) if row else -1
         # "User i" is user i (1-based), so its chunk is (i - 1) // chunk_users: the
@@ -294,7 +298,7 @@ def assert_ledger_matches_tables(
             f' AS c FROM "{schema}".users) s'.encode(),
             (chunk_users,),
         ).fetchone()
-    assert counts == dict(zip(pgbulk.TABLES, map(int, recorded[:3]), strict=True))
+    assert counts == dict(zip(TABLES, map(int, recorded[:3]), strict=True))
     assert present is not None and present[0] == recorded[4]
     return int(recorded[3])
 
@@ -328,7 +332,7 @@ def expected(seed: int, users: int = USERS, spec: ContactsSpec = SPEC) -> Finger
     what a clean single-process load gives (tests/integration/test_verify_fingerprint.py)."""
     key = (spec, seed, users)
     if key not in _EXPECTED:
-        _EXPECTED[key] = fingerprint.of_dataset(spec, seed, users)
+        _EXPECTED[key] = fingerprint.of_dataset(Rows(dataset(spec), users, seed=seed))
     return _EXPECTED[key]
 
 

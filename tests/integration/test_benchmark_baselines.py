@@ -20,6 +20,7 @@ import pytest
 from benchmarks import compare, scaling
 from benchmarks.methods import (
     METHODS,
+    TABLES,
     Context,
     MethodSkipped,
     Outcome,
@@ -28,9 +29,9 @@ from benchmarks.methods import (
     python_rows,
 )
 from benchmarks.target import BenchServer
-from pgbulk.datasets import TABLES
+from pgbulk import ddl
+from pgbulk.datasets import contacts
 from pgbulk.generate import truncated_zipf_pmf
-from pgbulk.schema import EXPECTED_CONSTRAINTS, EXPECTED_INDEXES
 from tests.conftest import skip_or_fail
 from tests.integration.conftest import Server
 
@@ -59,7 +60,7 @@ def context(pg18: Server) -> Iterator[Context]:
 @pytest.fixture(scope="module")
 def expected_rows(context: Context) -> dict[str, set[tuple[str, ...]]]:
     rows: dict[str, set[tuple[str, ...]]] = {t: set() for t in TABLES}
-    for chunk in context.dataset(USERS):
+    for chunk in context.rows(USERS):
         for table, values in python_rows(chunk).items():
             rows[table].update(tuple(str(v) for v in row) for row in values)
     return rows
@@ -79,6 +80,7 @@ def table_rows(conn: psycopg.Connection, table: str) -> set[tuple[str, ...]]:
 
 def assert_finished(conn: psycopg.Connection, outcome: Outcome) -> None:
     """Constraints and indexes built and validated, statistics gathered, every phase timed."""
+    expected = ddl.expected(contacts.dataset())
     constraints = {
         name: (table, kind, validated)
         for name, table, kind, validated in conn.execute(
@@ -86,16 +88,16 @@ def assert_finished(conn: psycopg.Connection, outcome: Outcome) -> None:
             " WHERE connamespace = 'public'::regnamespace AND contype IN ('p', 'u', 'f')"
         )
     }
-    assert constraints == {n: (t, k, True) for n, (t, k) in EXPECTED_CONSTRAINTS.items()}
+    assert constraints == {e.name: (e.table, e.kind, True) for e in expected if e.kind != "i"}
     indexes = {
         r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
     }
-    assert set(EXPECTED_INDEXES) <= indexes
+    assert {e.name for e in expected if e.kind == "i"} <= indexes
     analyzed = conn.execute(
         "SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = 'public'"
         " AND last_analyze IS NOT NULL"
     ).fetchone()
-    assert analyzed == (3,)
+    assert analyzed == (len(TABLES),)
     assert set(outcome.seconds) == {"load", "constraints", "analyze", "total"}
     assert all(s > 0 for s in outcome.seconds.values())
 
@@ -156,7 +158,7 @@ def test_pgbench_initialises_its_tables(context: Context, db18_dsn: str) -> None
     if context.pgbench is None:
         skip_or_fail("no pgbench binary next to the server")
     outcome = run(context, "pgbench", db18_dsn)
-    scale = pgbench_scale(sum(dataset_rows(context.dataset(USERS)).values()))
+    scale = pgbench_scale(sum(dataset_rows(context.rows(USERS)).values()))
     assert outcome.rows == {
         "pgbench_accounts": 100_000 * scale,
         "pgbench_branches": scale,

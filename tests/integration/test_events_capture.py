@@ -10,10 +10,10 @@ import psycopg
 import pytest
 
 from pgbulk import events
+from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.errors import EventsError, PgbulkError
 from pgbulk.load import load
 from pgbulk.plan import Shard
-from pgbulk.spec import ContactsSpec
 
 SMALL = ContactsSpec(chunk_users=10)
 
@@ -133,11 +133,22 @@ def test_the_outbox_stays_while_another_schema_captures(db_dsn: str) -> None:
     assert not events.status(db_dsn).outbox
 
 
-def test_install_needs_the_tables(db_dsn: str) -> None:
-    with pytest.raises(
-        EventsError, match="users, emails, phone_numbers not found in schema public"
-    ):
+def test_install_needs_a_dataset_or_the_tables(db_dsn: str) -> None:
+    with pytest.raises(EventsError, match="no pgbulk dataset is recorded in schema public"):
         events.install(db_dsn)
+    with pytest.raises(EventsError, match="orders, items not found in schema public"):
+        events.install(db_dsn, tables=["orders", "items"])
+
+
+def test_install_captures_the_tables_named(db_dsn: str) -> None:
+    with psycopg.connect(db_dsn) as conn:
+        conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, total numeric)")
+    assert events.install(db_dsn, tables=["orders"]) == ["orders"]
+    assert events.status(db_dsn).triggers == {"orders": True}
+    with psycopg.connect(db_dsn) as conn:
+        conn.execute("INSERT INTO orders VALUES (1, 9.50)")
+    assert events.status(db_dsn).pending == 1
+    events.uninstall(db_dsn, drop_outbox=True, force=True)
 
 
 def test_install_refuses_an_unfinished_load(db_dsn: str) -> None:

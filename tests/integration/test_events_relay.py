@@ -25,9 +25,9 @@ import psycopg
 import pytest
 
 from pgbulk import events
+from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.events import Backoff, Relay, Secret
 from pgbulk.load import load
-from pgbulk.spec import ContactsSpec
 
 SECRET = "relay-test-secret-7c1f"
 FAST = Backoff(first=0.01, cap=0.05)

@@ -20,10 +20,13 @@ import psutil
 import pytest
 
 from pgbulk import fingerprint
+from pgbulk.chunks import Rows
+from pgbulk.datasets.contacts import ContactsSpec
+from pgbulk.datasets.contacts import dataset as contacts_dataset
 from pgbulk.dsn import with_dbname
-from pgbulk.load import BYTES_PER_USER, load
+from pgbulk.estimate import estimate
+from pgbulk.load import load
 from pgbulk.server import EmbeddedServer
-from pgbulk.spec import ContactsSpec
 from tests.integration import loaders
 from tests.integration.loaders import CHUNKS, SPEC, assert_complete, connect, load_args
 
@@ -272,9 +275,9 @@ def test_not_enough_disk_for_the_embedded_server_is_refused_before_it_starts(
     data_dir = workdir / "not" / "yet" / "there"
     refused = loaders.run(["load", "--users", "10000G", "--data-dir", str(data_dir)], workdir)
     assert refused.proc.returncode == 2
-    needed = 10**13 * BYTES_PER_USER / 2**30
+    needed = estimate(Rows(contacts_dataset(), 10**13)).bytes / 2**30
     assert refused.stderr.startswith(
         f"pgbulk: error: not enough free disk for the embedded server: about {needed:.1f} GiB"
     ), refused.stderr
-    assert f"GiB free under {workdir}; load fewer users" in refused.stderr
+    assert f"GiB free under {workdir}; load a smaller scale" in refused.stderr
     assert not (workdir / "not").exists()  # no server was started, nothing was created

@@ -5,12 +5,14 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import pgbulk
+from pgbulk.chunks import Rows
+from pgbulk.datasets.contacts import ContactsSpec
+from pgbulk.datasets.contacts import dataset as contacts_dataset
 from pgbulk.errors import DatasetMismatch, PgbulkError, TargetNotEmpty
 from pgbulk.load import load
-from pgbulk.spec import ContactsSpec
 
 SMALL = ContactsSpec(chunk_users=1_000)
+TABLES = ("users", "emails", "phone_numbers")
 
 EXPECTED_COLUMNS = [
     ("emails", "email", "text", "NO", None),
@@ -62,13 +64,13 @@ def checksums(dsn: str, schema: str = "public") -> dict[str, tuple[int, int]]:
     with psycopg.connect(dsn) as conn:
         return {
             t: tuple(conn.execute(CHECKSUM.format(f'"{schema}".{t}').encode()).fetchone())  # type: ignore[misc]
-            for t in pgbulk.TABLES
+            for t in TABLES
         }
 
 
 def expected_rows(users: int, seed: int, spec: ContactsSpec = SMALL) -> dict[str, int]:
-    ds = pgbulk.Contacts(users, seed=seed, spec=spec)
-    return {t: sum(c.rows(t) for c in ds) for t in pgbulk.TABLES}
+    ds = Rows(contacts_dataset(spec), users, seed=seed)
+    return {t: sum(c.rows(t) for c in ds) for t in TABLES}
 
 
 def test_load_builds_the_seed_schema_with_the_right_rows(db_dsn: str) -> None:
@@ -126,8 +128,13 @@ def test_load_builds_the_seed_schema_with_the_right_rows(db_dsn: str) -> None:
             "SELECT count(*) FROM emails WHERE user_id = %s", victim
         ).fetchone() == (0,)
         conn.rollback()
-        ledger = conn.execute("SELECT state, seed, users, chunks FROM pgbulk.datasets").fetchone()
-        assert ledger == ("complete", 5, 2_500, 3)
+        ledger = conn.execute(
+            "SELECT state, dataset, seed, scale, chunk_rows, chunks FROM pgbulk.datasets"
+        ).fetchone()
+        assert ledger == ("complete", "contacts", 5, 2_500, 1_000, 3)
+        per_chunk = conn.execute("SELECT rows FROM pgbulk.chunks ORDER BY chunk").fetchall()
+        assert [set(r) for (r,) in per_chunk] == [set(TABLES)] * 3
+        assert {t: sum(r[t] for (r,) in per_chunk) for t in TABLES} == report.rows
 
 
 def test_workers_do_not_change_the_data(pg18: object, db18_dsn: str) -> None:

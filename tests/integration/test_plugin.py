@@ -14,7 +14,8 @@ import psutil
 import psycopg
 
 from pgbulk import testing
-from pgbulk.spec import ContactsSpec
+from pgbulk.datasets.contacts import ContactsSpec
+from pgbulk.datasets.contacts import dataset as contacts_dataset
 from tests.integration.conftest import Server
 
 # A project's settings as strict as ours: a plugin that registered an unknown marker or
@@ -99,7 +100,7 @@ def _oid(admin_dsn: str, name: str) -> int | None:
 def test_a_user_suite_passes_with_p_and_with_the_entry_point(pg18: Server, tmp_path: Path) -> None:
     project = _project(tmp_path / "project", _docs_example(), test_server=SERVER_TEST)
     env = {"PGBULK_TEST_DSN": pg18.dsn}
-    template = testing.template_name(ContactsSpec(chunk_users=100), 7, 300)
+    template = testing.template_name(contacts_dataset(ContactsSpec(chunk_users=100)), 7, 300)
 
     # As without the entry point: nothing auto-loads, -p names the module.
     explicit = _pytest(

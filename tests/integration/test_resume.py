@@ -15,9 +15,9 @@ import pytest
 
 import pgbulk
 from pgbulk import fingerprint
+from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.errors import DatasetMismatch
 from pgbulk.load import load
-from pgbulk.spec import ContactsSpec
 from tests.integration import loaders
 from tests.integration.loaders import CHUNKS, SPEC, USERS, assert_complete, connect, load_args
 
@@ -50,11 +50,11 @@ def test_resume_with_other_parameters_is_refused_and_changes_nothing(
     assert refused.stderr.count("\n") == 1  # one line, no traceback
     assert refused.stderr.startswith(
         "pgbulk: error: schema public holds a different pgbulk dataset "
-        "(seed=21 users=50,000 chunk_users=1,000"
+        "(contacts seed=21 scale=50,000 "
     )
-    assert "asked for seed=22 users=50,000 chunk_users=1,000. Nothing was changed" in (
-        refused.stderr
-    )
+    assert "chunk_users=1000" in refused.stderr
+    assert "asked for contacts seed=22 scale=50,000" in refused.stderr
+    assert "Nothing was changed" in refused.stderr
     for users, spec in ((USERS + 1, SPEC), (USERS, ContactsSpec(chunk_users=2_000))):
         with pytest.raises(DatasetMismatch, match="holds a different pgbulk dataset"):
             load(db_dsn, users=users, seed=21, spec=spec, if_exists="resume")

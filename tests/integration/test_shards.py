@@ -118,7 +118,7 @@ def test_a_shard_of_another_dataset_is_refused_while_the_tables_are_still_empty(
         args = [*load_args(db18_dsn, seed=SEED + 1), "--shard", "1/2"]
         other = loaders.run(args, workdir)
         assert other.proc.returncode == 2
-        assert "holds a different pgbulk dataset (seed=31 users=50,000" in other.stderr
+        assert "holds a different pgbulk dataset (contacts seed=31 scale=50,000" in other.stderr
     finally:
         first.signal_group(signal.SIGCONT)
     assert first.wait() == 0, first.stderr

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from pgbulk.cli import main
+from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.load import load
-from pgbulk.spec import ContactsSpec
 from tests.conftest import skip_or_fail
 
 SPEC = ContactsSpec(chunk_users=600)
@@ -102,7 +102,7 @@ def test_analyze_prints_tables_and_draws_a_plot(
     png = tmp_path / "analysis.png"
     code, out, _ = pgbulk(capsys, "analyze", "--dsn", loaded, "--plot", str(png))
     assert code == 0
-    assert "Emails per user" in out and "Index sizes" in out and "expected_percent" in out
+    assert "emails per row of users" in out and "Index sizes" in out and "expected_percent" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 20_000
 
@@ -110,7 +110,20 @@ def test_analyze_prints_tables_and_draws_a_plot(
     assert code == 2 and "name the file *.png" in err
 
 
-def test_analyze_without_tables_exits_2(db18_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = pgbulk(capsys, "analyze", "--dsn", db18_dsn)
+def test_analyze_without_a_dataset_shows_the_servers_figures(
+    db18_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = pgbulk(capsys, "analyze", "--dsn", db18_dsn)
+    assert code == 0
+    assert "no pgbulk dataset is recorded in schema public" in out
+    assert "Size of this database" in out and "Exact rows" not in out
+
+
+def test_analyze_of_a_dataset_whose_table_was_dropped_exits_2(
+    loaded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(loaded, autocommit=True) as conn:
+        conn.execute("DROP TABLE phone_numbers")
+    code, _, err = pgbulk(capsys, "analyze", "--dsn", loaded)
     assert code == 2
-    assert "table public.users does not exist" in err
+    assert "table public.phone_numbers does not exist" in err

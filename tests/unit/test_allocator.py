@@ -14,12 +14,12 @@ from pgbulk.allocator import keep_freed_memory
 if sys.argv[1] == "tuned":
     assert keep_freed_memory()
 ds = pgbulk.contacts(1_000_000, seed=1, chunk_users=50_000)
-for t in pgbulk.TABLES:
+for t in ds.dataset.table_names:
     ds.chunk(0).copy_buffer(t)  # warm up: the first chunk maps its pages either way
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for i in range(1, 4):
     chunk = ds.chunk(i)
-    for t in pgbulk.TABLES:
+    for t in ds.dataset.table_names:
         chunk.copy_buffer(t)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """

@@ -8,24 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 import pgbulk
 from pgbulk.arrow import chunk_table, string_array
+from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.errors import ParameterError, PgbulkError, TargetNotEmpty
 from pgbulk.export import MANIFEST, export_parquet, part_name
 from pgbulk.generate import Text
-from pgbulk.schema import COLUMNS
-from pgbulk.spec import ContactsSpec
+from tests.copy_stream import decode_stream
 
+TABLES = ("users", "emails", "phone_numbers")
 SMALL: dict[str, Any] = {"users": 2_500, "seed": 5, "spec": ContactsSpec(chunk_users=1_000)}
 
 
-def _uuids(ids: npt.NDArray[np.uint8]) -> list[str]:
-    return [str(uuid.UUID(bytes=row.tobytes())) for row in ids]
+def _as_text(field: bytes | None, type_name: str) -> str | None:
+    if field is None:
+        return None
+    return str(uuid.UUID(bytes=field)) if type_name == "uuid" else field.decode()
 
 
 def test_string_array_packs_fixed_and_variable_widths() -> None:
@@ -45,17 +47,15 @@ def test_string_array_packs_fixed_and_variable_widths() -> None:
 def test_chunk_tables_hold_the_rows_the_loader_copies(uuid_version: int) -> None:
     ds = pgbulk.contacts(1_500, seed=9, chunk_users=1_000, uuid_version=uuid_version)
     for chunk in ds:
-        users = chunk_table(chunk, "users").to_pydict()
-        assert users["id"] == _uuids(chunk.user_ids)
-        assert users["name"] == chunk.user_names.to_list()
-        emails = chunk_table(chunk, "emails").to_pydict()
-        assert emails["id"] == _uuids(chunk.email_ids)
-        assert emails["user_id"] == _uuids(chunk.email_user_ids)
-        assert emails["email"] == chunk.emails.to_list()
-        phones = chunk_table(chunk, "phone_numbers").to_pydict()
-        assert phones["id"] == _uuids(chunk.phone_ids)
-        assert phones["user_id"] == _uuids(chunk.phone_user_ids)
-        assert phones["phone_number"] == chunk.phone_numbers.to_list()
+        for table in TABLES:
+            # What the loader sends, read back from its COPY stream by the tests' own decoder.
+            copied = decode_stream(bytes(chunk.copy_buffer(table)))
+            columns = ds.dataset.table(table).columns
+            want = {
+                c.name: [_as_text(row[i], c.type.name) for row in copied]
+                for i, c in enumerate(columns)
+            }
+            assert chunk_table(chunk, table).to_pydict() == want
 
 
 def test_export_layout_types_and_content(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_export_layout_types_and_content(tmp_path: Path) -> None:
     ds = pgbulk.contacts(2_500, seed=5, chunk_users=1_000)
 
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "emails", "phone_numbers", "users"]
-    for table in pgbulk.TABLES:
+    for table in TABLES:
         assert sorted(p.name for p in (out / table).iterdir()) == [part_name(c) for c in range(3)]
         for chunk in ds:
             path = out / table / part_name(chunk.index)
@@ -74,7 +74,10 @@ def test_export_layout_types_and_content(tmp_path: Path) -> None:
             for col in range(meta.num_columns):
                 assert meta.row_group(0).column(col).compression == "ZSTD"
             written = pq.read_table(path)
-            assert written.schema.names == list(COLUMNS[table])
+            model = ds.dataset.table(table)
+            assert written.schema.names == list(model.column_names)
+            types = [f.metadata[b"pgbulk.type"].decode() for f in written.schema]
+            assert types == [c.type.sql for c in model.columns]
             assert all(f.type == pa.string() and not f.nullable for f in written.schema)
             assert written.equals(chunk_table(chunk, table))
             provenance = json.loads(written.schema.metadata[b"pgbulk"])
@@ -83,12 +86,17 @@ def test_export_layout_types_and_content(tmp_path: Path) -> None:
         assert pq.read_table(out / table).num_rows == report.rows[table]
         assert report.bytes[table] == sum(p.stat().st_size for p in (out / table).iterdir())
 
-    assert report.rows == {t: sum(c.rows(t) for c in ds) for t in pgbulk.TABLES}
+    assert report.rows == {t: sum(c.rows(t) for c in ds) for t in TABLES}
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["dataset"] == ContactsSpec(chunk_users=1_000).to_dict()
-    assert (manifest["seed"], manifest["users"], manifest["chunks"]) == (5, 2_500, 3)
+    assert (manifest["seed"], manifest["scale"], manifest["chunks"]) == (5, 2_500, 3)
     assert manifest["pgbulk_version"] == pgbulk.__version__
     assert {t: v["rows"] for t, v in manifest["tables"].items()} == report.rows
+    assert manifest["tables"]["emails"]["columns"] == {
+        "id": "uuid",
+        "user_id": "uuid",
+        "email": "text",
+    }
 
 
 def test_the_pool_writes_the_same_files_as_one_process(tmp_path: Path) -> None:
@@ -96,7 +104,7 @@ def test_the_pool_writes_the_same_files_as_one_process(tmp_path: Path) -> None:
     two = export_parquet(tmp_path / "two", workers=2, **SMALL)
     assert two.workers == 2
     assert (one.rows, one.bytes) == (two.rows, two.bytes)
-    for table in pgbulk.TABLES:
+    for table in TABLES:
         for c in range(3):
             name = f"{table}/{part_name(c)}"
             assert pq.read_table(tmp_path / "one" / name).equals(
@@ -113,7 +121,7 @@ def test_a_non_empty_directory_is_refused_unless_overwrite(tmp_path: Path) -> No
     report = export_parquet(out, users=20, seed=1, workers=1, overwrite=True)
     assert report.rows["users"] == 20
     assert pq.read_table(out / "users").num_rows == 20
-    assert json.loads((out / MANIFEST).read_text())["users"] == 20
+    assert json.loads((out / MANIFEST).read_text())["scale"] == 20
 
 
 def test_overwrite_replaces_only_a_pgbulk_export(tmp_path: Path) -> None:

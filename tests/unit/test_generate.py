@@ -69,16 +69,27 @@ def test_concat_of_varying_parts() -> None:
     assert t.to_list() == ["User 5!", "User 50!", "User 500!"]
 
 
-def test_phone_permutation_is_a_bijection_on_a_small_window() -> None:
-    keys = g.phone_keys(7)
+PHONES = 10**16  # contacts' phone numbers: 16 digits, a square domain
+
+
+def test_permutation_is_a_bijection_on_a_small_window() -> None:
+    keys = g.permutation_keys(7, 0xF0E)
     slots = np.arange(0, 2_000_000, dtype=np.uint64)
-    out = g.permute_phone_space(slots, keys)
-    assert out.max() < 10**16
+    out = g.permute(slots, PHONES, keys)
+    assert out.max() < PHONES
     assert len(np.unique(out)) == len(slots)
 
 
-def test_phone_permutation_looks_uniform() -> None:
-    out = g.permute_phone_space(np.arange(500_000, dtype=np.uint64), g.phone_keys(11))
+@pytest.mark.parametrize("domain", [2, 7, 1_000, 99_991, 10**6 + 3])
+def test_permutation_of_a_non_square_domain_walks_back_inside(domain: int) -> None:
+    # The network covers ceil(sqrt(domain))^2 values: the ones it sends outside the
+    # domain are permuted again until inside, so the whole domain maps onto itself.
+    out = g.permute(np.arange(domain, dtype=np.uint64), domain, g.permutation_keys(3, 1))
+    assert sorted(out.tolist()) == list(range(domain))
+
+
+def test_permutation_looks_uniform() -> None:
+    out = g.permute(np.arange(500_000, dtype=np.uint64), PHONES, g.permutation_keys(11, 0xF0E))
     # Every decimal position is uniform over 0..9 (leading zeros included).
     digits = g.fixed_digits(out, 16) - ord("0")
     for pos in (0, 7, 15):
@@ -88,6 +99,27 @@ def test_phone_permutation_looks_uniform() -> None:
     assert np.median(np.abs(np.diff(out.astype(np.float64)))) > 10**15
 
 
-def test_phone_keys_depend_on_the_seed() -> None:
-    assert not np.array_equal(g.phone_keys(1), g.phone_keys(2))
-    assert np.array_equal(g.phone_keys(1), g.phone_keys(1))
+def test_permutation_keys_depend_on_the_seed_and_the_key() -> None:
+    assert not np.array_equal(g.permutation_keys(1, 5), g.permutation_keys(2, 5))
+    assert not np.array_equal(g.permutation_keys(1, 5), g.permutation_keys(1, 6))
+    assert np.array_equal(g.permutation_keys(1, 5), g.permutation_keys(1, 5))
+
+
+def test_keyed_draws_are_a_function_of_seed_key_and_counter() -> None:
+    counters = np.arange(10_000, dtype=np.int64)
+    a = g.keyed_u64(5, 9, counters, 2)
+    assert a.shape == (20_000,)
+    # The same counter gives the same words, wherever it sits in the array.
+    assert np.array_equal(g.keyed_u64(5, 9, counters[5000:], 2), a[10_000:])
+    assert not np.array_equal(g.keyed_u64(6, 9, counters, 2), a)
+    assert not np.array_equal(g.keyed_u64(5, 10, counters, 2), a)
+    u = g.unit_interval(a)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert stats.kstest(u, "uniform").pvalue > 0.001
+
+
+def test_alphabet_digits_write_the_value_in_the_alphabet() -> None:
+    values = np.array([0, 1, 35, 36, 36**3 - 1], dtype=np.uint64)
+    alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz"
+    got = [bytes(r).decode() for r in g.alphabet_digits(values, alphabet, 3)]
+    assert got == ["000", "001", "00z", "010", "zzz"]

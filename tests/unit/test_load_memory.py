@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from pgbulk.load import _memory_of
+from pgbulk.load.supervise import memory_of as _memory_of
 
 
 def _hold(megabytes: int, seconds: float) -> None:

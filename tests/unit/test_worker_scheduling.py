@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from pgbulk.worker import _as_batch_thread
+from pgbulk.load.worker import _as_batch_thread
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_BATCH is Linux's")

@@ -1,4 +1,2 @@
--- Stop capturing changes in one target schema ({schema}). The outbox stays.
-DROP TRIGGER IF EXISTS pgbulk_capture ON {schema}.users;
-DROP TRIGGER IF EXISTS pgbulk_capture ON {schema}.emails;
-DROP TRIGGER IF EXISTS pgbulk_capture ON {schema}.phone_numbers;
+-- Stop capturing changes of one table ({table}, schema-qualified). The outbox stays.
+DROP TRIGGER IF EXISTS pgbulk_capture ON {table};

@@ -27,9 +27,9 @@ import psycopg
 import pytest
 
 from pgbulk import events
+from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.events import Backoff, Relay, Secret
 from pgbulk.load import load
-from pgbulk.spec import ContactsSpec
 from tests.integration.events.chain import FUNCTIONS, Message
 from tests.integration.events.conftest import Chain
 

@@ -1,7 +1,7 @@
 """A load worker: one process, one connection, a producer thread and a bounded queue.
 
-Each worker process pulls chunk numbers from a shared task queue. Its producer thread
-generates and encodes the chunk (numpy releases the GIL for the bulk of that work)
+Each worker process pulls unit (chunk) numbers from a shared task queue. Its producer
+thread generates and encodes the chunk (numpy releases the GIL for the bulk of that work)
 while the main thread streams the previous chunk with ``COPY ... FROM STDIN (FORMAT
 binary)``. The hand-over queue holds one chunk: that is the backpressure, and it
 bounds a worker's memory to about three chunks whatever the dataset size.
@@ -34,13 +34,13 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from pgbulk import ledger
+from pgbulk import ddl, ledger
 from pgbulk.allocator import keep_freed_memory
-from pgbulk.datasets import TABLES, Contacts
+from pgbulk.chunks import Rows
+from pgbulk.datasets import from_definition
 from pgbulk.errors import PgbulkError
-from pgbulk.spec import ContactsSpec
+from pgbulk.load.messages import Done, Failed, Loaded, Message, Retry, Skipped
 
 # Session settings for loading connections: a chunk is in the ledger only once it is
 # committed, so a commit need not wait for its WAL flush (a crash loses only chunks
@@ -52,9 +52,9 @@ LOAD_SETTINGS = {"synchronous_commit": "off"}
 class WorkerConfig:
     dsn: str
     target_schema: str
-    spec: dict[str, Any]
+    definition: dict[str, Any]  # the dataset's, as the ledger records it
     seed: int
-    users: int
+    scale: int
     max_retries: int = 6
     backoff_seconds: float = 0.5
     settings: dict[str, str] = field(default_factory=lambda: dict(LOAD_SETTINGS))
@@ -71,10 +71,11 @@ class EncodedChunk:
         return sum(len(b) for b in self.buffers.values())
 
 
-def encode_chunk(dataset: Contacts, index: int) -> EncodedChunk:
-    chunk = dataset.chunk(index)
-    buffers = {t: chunk.copy_buffer(t) for t in TABLES}
-    return EncodedChunk(index, {t: chunk.rows(t) for t in TABLES}, buffers)
+def encode_chunk(rows: Rows, index: int) -> EncodedChunk:
+    """Unit ``index``'s rows of each of its tables, as binary COPY streams."""
+    chunk = rows.chunk(index)
+    buffers = {t.name: chunk.copy_buffer(t.name) for t in chunk.tables}
+    return EncodedChunk(index, {t.name: chunk.rows(t.name) for t in chunk.tables}, buffers)
 
 
 def _die_with_parent() -> None:
@@ -107,7 +108,7 @@ def run(
     worker_id: int,
     config: WorkerConfig,
     tasks: Queue[int | None],
-    events: Queue[tuple[Any, ...]],
+    events: Queue[Message],
     stop: Event,
     traffic: Any = None,
 ) -> None:
@@ -122,12 +123,12 @@ def run(
     # A forked worker inherits the parent's handler, which only records the signal.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        _Loader(worker_id, config, events, stop, TableTraffic(traffic)).run(tasks)
-        events.put(("done", worker_id))
+        _Loader(worker_id, config, events, stop, traffic).run(tasks)
+        events.put(Done(worker_id))
     except PgbulkError as e:
-        events.put(("error", worker_id, str(e)))
+        events.put(Failed(worker_id, str(e)))
     except Exception as e:  # reported to the parent, which stops the load
-        events.put(("error", worker_id, f"{type(e).__name__}: {e}"))
+        events.put(Failed(worker_id, f"{type(e).__name__}: {e}"))
 
 
 class TableTraffic:
@@ -139,8 +140,9 @@ class TableTraffic:
     copies next, of the tables its chunk still needs, the one the fewest others are in.
     """
 
-    def __init__(self, counts: Any = None) -> None:
-        self.counts = counts  # multiprocessing.Array("i", len(TABLES)), or None when alone
+    def __init__(self, tables: tuple[str, ...], counts: Any = None) -> None:
+        self.tables = tables
+        self.counts = counts  # multiprocessing.Array("i", len(tables)), or None when alone
 
     @contextmanager
     def enter(self, pending: list[str]) -> Iterator[str]:
@@ -148,13 +150,13 @@ class TableTraffic:
             yield pending[0]
             return
         with self.counts.get_lock():
-            table = min(pending, key=lambda t: self.counts[TABLES.index(t)])
-            self.counts[TABLES.index(table)] += 1
+            table = min(pending, key=lambda t: self.counts[self.tables.index(t)])
+            self.counts[self.tables.index(table)] += 1
         try:
             yield table
         finally:
             with self.counts.get_lock():
-                self.counts[TABLES.index(table)] -= 1
+                self.counts[self.tables.index(table)] -= 1
 
 
 class _Loader:
@@ -162,24 +164,20 @@ class _Loader:
         self,
         worker_id: int,
         config: WorkerConfig,
-        events: Queue[tuple[Any, ...]],
+        events: Queue[Message],
         stop: Event,
-        traffic: TableTraffic,
+        traffic: Any,
     ) -> None:
         self.worker_id = worker_id
         self.config = config
         self.events = events
         self.stop = stop
-        self.dataset = Contacts(
-            config.users, seed=config.seed, spec=ContactsSpec.from_dict(config.spec)
-        )
+        dataset = from_definition(config.definition)
+        self.rows = Rows(dataset, config.scale, seed=config.seed)
         self.conn: psycopg.Connection | None = None
-        self.traffic = traffic
+        self.traffic = TableTraffic(dataset.table_names, traffic)
         self.copy_sql = {
-            t: sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(
-                sql.Identifier(config.target_schema, t)
-            )
-            for t in TABLES
+            t.name: ddl.copy_statement(config.target_schema, t) for t in dataset.tables
         }
 
     def run(self, tasks: Queue[int | None]) -> None:
@@ -212,7 +210,7 @@ class _Loader:
                 index = tasks.get()
                 if index is None:
                     break
-                ready.put(encode_chunk(self.dataset, index))
+                ready.put(encode_chunk(self.rows, index))
             ready.put(None)
         except BaseException as e:
             ready.put(e)
@@ -242,25 +240,19 @@ class _Loader:
                         self.conn, self.config.target_schema, chunk.index
                     ):
                         self.conn.commit()
-                        self.events.put(("skipped", self.worker_id, chunk.index))
+                        self.events.put(Skipped(self.worker_id, chunk.index))
                         return  # the commit landed before the connection dropped
                 self._load(self.conn, chunk)
+                seconds = time.perf_counter() - started
                 self.events.put(
-                    (
-                        "loaded",
-                        self.worker_id,
-                        chunk.index,
-                        chunk.rows,
-                        chunk.nbytes,
-                        time.perf_counter() - started,
-                    )
+                    Loaded(self.worker_id, chunk.index, chunk.rows, chunk.nbytes, seconds)
                 )
                 return
             except psycopg.errors.UniqueViolation as e:
                 if e.diag.constraint_name == "chunks_pkey":
                     # Another loader (a misconfigured shard) committed this chunk first;
                     # our transaction rolled back whole, so nothing is duplicated.
-                    self.events.put(("skipped", self.worker_id, chunk.index))
+                    self.events.put(Skipped(self.worker_id, chunk.index))
                     return
                 raise
             except psycopg.OperationalError as e:
@@ -276,11 +268,11 @@ class _Loader:
                         f"last: {reason}"
                     ) from None
                 delay = min(8.0, self.config.backoff_seconds * 2 ** (attempt - 1))
-                self.events.put(("retry", self.worker_id, chunk.index, attempt, reason, delay))
+                self.events.put(Retry(self.worker_id, chunk.index, attempt, reason, delay))
                 self.stop.wait(delay)
 
     def _load(self, conn: psycopg.Connection, chunk: EncodedChunk) -> None:
-        pending = list(TABLES)
+        pending = list(chunk.buffers)
         with conn.transaction(), conn.cursor() as cur:
             while pending:
                 with self.traffic.enter(pending) as table, cur.copy(self.copy_sql[table]) as copy:
@@ -288,12 +280,7 @@ class _Loader:
                 pending.remove(table)
             cur.execute(
                 ledger.RECORD_CHUNK,
-                (
-                    self.config.target_schema,
-                    chunk.index,
-                    chunk.rows["users"],
-                    chunk.rows["emails"],
-                    chunk.rows["phone_numbers"],
-                    chunk.nbytes,
+                ledger.chunk_params(
+                    self.config.target_schema, chunk.index, chunk.rows, chunk.nbytes
                 ),
             )

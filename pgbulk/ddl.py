@@ -1,0 +1,242 @@
+"""SQL from the model: bare tables for the load, then keys, constraints, indexes and statistics.
+
+Statements are unqualified; the session's ``search_path`` names the target schema.
+Identifiers go through :mod:`psycopg.sql`. Tables are created bare — columns ``NOT
+NULL`` where the model says so, no keys — because COPY into indexed tables is many
+times slower; the post-load steps then build what the model declares, as a small
+dependency graph that :mod:`pgbulk.constraints` schedules over several connections.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from pgbulk.model import Dataset, ForeignKey, Table
+
+
+@dataclass(frozen=True)
+class Step:
+    """One post-load statement; ``after`` names the steps that must finish first.
+
+    ``tables`` are the tables the statement holds a conflicting lock on: two steps that
+    share a table would only wait for each other, so the scheduler never runs them at
+    the same time. ``cost`` ranks ready steps (longest first): an estimate from the rows
+    and key widths, whose scale does not matter, only its order.
+    """
+
+    name: str
+    statements: tuple[sql.Composed, ...]
+    tables: tuple[str, ...]
+    after: tuple[str, ...] = ()
+    cost: float = 1.0
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A constraint or index the finished schema has (what verify looks for)."""
+
+    name: str
+    table: str
+    kind: str  # p(rimary key), u(nique), f(oreign key), i(ndex)
+    columns: tuple[str, ...]
+    references: str | None = None
+    on_delete: str | None = None
+
+
+# pg_constraint.confdeltype of each ON DELETE action.
+CONFDELTYPE = {
+    "no action": "a",
+    "restrict": "r",
+    "cascade": "c",
+    "set null": "n",
+    "set default": "d",
+}
+
+
+def quote(name: str) -> str:
+    """An identifier as SQL text (double-quoted where needed), for SQL written as text."""
+    return sql.Identifier(name).as_string(None)
+
+
+def create_table(table: Table) -> sql.Composed:
+    """The bare table: its columns NOT NULL where the model says so, no keys, no indexes.
+
+    NOT NULL from the start: ADD PRIMARY KEY on a nullable column would scan the table
+    once more to check it. autovacuum is off during the load (the insert-driven
+    autovacuum would compete with the load for the same cores) and reset by ANALYZE.
+    """
+    columns = []
+    for c in table.columns:
+        parts = [sql.Identifier(c.name), sql.SQL(c.type.sql)]
+        if c.collation:
+            parts += [sql.SQL("COLLATE"), sql.Identifier(c.collation)]
+        if not c.nullable:
+            parts.append(sql.SQL("NOT NULL"))
+        if c.default:
+            parts += [sql.SQL("DEFAULT"), sql.SQL(c.default)]
+        columns.append(sql.SQL(" ").join(parts))
+    return sql.SQL("CREATE TABLE {} ({}) WITH (autovacuum_enabled = false)").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(columns)
+    )
+
+
+def copy_statement(schema: str, table: Table) -> sql.Composed:
+    """``COPY schema.table (columns) FROM STDIN (FORMAT binary)``, the model's column order."""
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+        sql.Identifier(schema, table.name),
+        sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names),
+    )
+
+
+def drop_order(dataset: Dataset) -> tuple[str, ...]:
+    """Children before the tables they reference."""
+    return tuple(reversed(dataset.table_names))
+
+
+def _columns(names: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in names)
+
+
+def expected(dataset: Dataset) -> list[Expected]:
+    """Every constraint and index the finished schema has, by name."""
+    found: list[Expected] = []
+    for t in dataset.tables:
+        if t.primary_key:
+            found.append(Expected(t.primary_key_name, t.name, "p", t.primary_key))
+        found += [Expected(t.unique_name(u), t.name, "u", u.columns) for u in t.unique]
+        found += [
+            Expected(
+                t.foreign_key_name(f), t.name, "f", f.columns, f.table, CONFDELTYPE[f.on_delete]
+            )
+            for f in t.foreign_keys
+        ]
+        found += [Expected(t.index_name(i), t.name, "i", i.columns) for i in t.indexes]
+    return found
+
+
+def post_load(dataset: Dataset, rows: dict[str, float]) -> tuple[Step, ...]:
+    """The statements that finish a load, from the model; ``rows`` (estimated) sets their costs."""
+    return tuple(_steps(dataset, rows))
+
+
+def _steps(dataset: Dataset, rows: dict[str, float]) -> Iterator[Step]:
+    for t in dataset.tables:
+        n = rows.get(t.name, 0.0)
+        ident = sql.Identifier(t.name)
+        if t.primary_key:
+            yield Step(
+                t.primary_key_name,
+                (
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+                        ident, sql.Identifier(t.primary_key_name), _columns(t.primary_key)
+                    ),
+                ),
+                (t.name,),
+                cost=_build_cost(t, t.primary_key, n),
+            )
+        for u in t.unique:
+            name = t.unique_name(u)
+            yield Step(
+                name,
+                (
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} UNIQUE ({})").format(
+                        ident, sql.Identifier(name), _columns(u.columns)
+                    ),
+                ),
+                (t.name,),
+                cost=_build_cost(t, u.columns, n),
+            )
+        for i in t.indexes:
+            name = t.index_name(i)
+            unique = sql.SQL("UNIQUE ") if i.unique else sql.SQL("")
+            yield Step(
+                name,
+                (
+                    sql.SQL("CREATE {}INDEX {} ON {} ({})").format(
+                        unique, sql.Identifier(name), ident, _columns(i.columns)
+                    ),
+                ),
+                (t.name,),
+                cost=_build_cost(t, i.columns, n),
+            )
+        for f in t.foreign_keys:
+            yield from _foreign_key(dataset, t, f, n, rows.get(f.table, 0.0))
+
+
+def _foreign_key(
+    dataset: Dataset, t: Table, f: ForeignKey, child_rows: float, parent_rows: float
+) -> Iterator[Step]:
+    """Added NOT VALID (instant), then validated: VALIDATE takes a lock on the referenced
+    table that does not conflict with itself, so two children validate at the same time,
+    where ADD FOREIGN KEY would serialise them on the parent."""
+    name = t.foreign_key_name(f)
+    target = dataset.table(f.table)
+    ref = f.ref_columns or target.primary_key
+    # The referenced columns need their unique index first: the primary key or a UNIQUE.
+    keys = (
+        [target.primary_key_name]
+        if ref == target.primary_key
+        else [target.unique_name(u) for u in target.unique if u.columns == ref]
+    )
+    yield Step(
+        name,
+        (
+            sql.SQL(
+                "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})"
+                " ON DELETE {} NOT VALID"
+            ).format(
+                sql.Identifier(t.name),
+                sql.Identifier(name),
+                _columns(f.columns),
+                sql.Identifier(f.table),
+                _columns(ref),
+                sql.SQL(f.on_delete.upper()),
+            ),
+        ),
+        tuple(dict.fromkeys((t.name, f.table))),
+        after=tuple(keys),
+        cost=0.1,
+    )
+    yield Step(
+        f"validate {name}",
+        (
+            sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                sql.Identifier(t.name), sql.Identifier(name)
+            ),
+        ),
+        (t.name,),
+        after=(name,),
+        # A hash anti-join: every child row against a hash of the parents.
+        cost=(child_rows + 0.5 * parent_rows) * 1e-6,
+    )
+
+
+def _build_cost(table: Table, columns: tuple[str, ...], rows: float) -> float:
+    """An index build sorts ``rows`` keys: n log n comparisons, dearer for wider keys."""
+    width = sum(_key_bytes(table, c) for c in columns)
+    return rows * math.log2(max(rows, 2.0)) * (8 + width) / 8 * 1e-7
+
+
+def _key_bytes(table: Table, column: str) -> int:
+    kind = table.column(column).type
+    return kind.width or 32  # text keys: a typical width; they also compare dearer
+
+
+def analyze(dataset: Dataset) -> tuple[Step, ...]:
+    """ANALYZE each table and turn its autovacuum back on."""
+    return tuple(
+        Step(
+            f"analyze {t.name}",
+            (
+                sql.SQL("ANALYZE {}").format(sql.Identifier(t.name)),
+                sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(sql.Identifier(t.name)),
+            ),
+            (t.name,),
+            cost=0.5,
+        )
+        for t in dataset.tables
+    )

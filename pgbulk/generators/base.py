@@ -1,0 +1,128 @@
+"""What every generator is: a pure function of (seed, table, column, rows) that returns an array.
+
+A generator fills one column of one table. It is given the :class:`~pgbulk.chunks.Frame`
+of the rows to fill: how many there are, where they start in the table, their parent
+rows, and the other columns of the same rows (computed on demand, so a column may be
+made from others). What it returns is the column's values in a form the type layer
+encodes: a numpy array, a :class:`~pgbulk.generate.Text` or a sequence of text parts.
+
+Randomness comes from the frame, keyed by the generator's :class:`Key`:
+
+- ``Stream(n)``: the n-th PCG64 stream of the unit (``SeedSequence(seed, spawn_key=(unit
+  chunk, n))``), drawn row after row. This is how the contacts dataset has always been
+  made, so its rows stay the same; a value is recomputed from its row index by jumping
+  the stream ahead (``advance``), and the chunk size is part of the dataset.
+- ``Keyed(k)``: counter-based draws, a function of (seed, k, row) alone
+  (:func:`pgbulk.generate.keyed_u64`): any row's value in any order, whatever the chunk
+  size. The default for every generator of a spec.
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from pgbulk.chunks import Frame, Values
+    from pgbulk.model import Column, Dataset, Table
+
+
+@dataclass(frozen=True)
+class Stream:
+    """The unit's PCG64 stream number ``number``, drawn row after row."""
+
+    number: int
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """Counter-based draws under ``key``: each row's draws depend on its number alone."""
+
+    key: int
+
+
+Key = Stream | Keyed
+
+
+def default_key(table: str, column: str) -> Keyed:
+    """The key of a column's draws when its spec gives none: from its name, not its position."""
+    return Keyed(zlib.crc32(f"{table}.{column}".encode()))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A property every value of a column has, as SQL over the row (for ``pgbulk verify``).
+
+    ``sql`` is true for a conforming row whose columns are not NULL; ``{rows}`` in it
+    stands for the table's row count, which the verifier fills in.
+    """
+
+    sql: str
+    description: str
+
+
+class Generator(ABC):
+    """Fills one column. Subclasses are frozen dataclasses: a generator is plain data."""
+
+    #: The generator's name in spec files.
+    kind: ClassVar[str]
+
+    @abstractmethod
+    def generate(self, frame: Frame, column: Column) -> Values:
+        """The column's values for the rows of ``frame``."""
+
+    def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule | None:
+        """What ``pgbulk verify`` can check of each value, or None."""
+        return None
+
+    def position_sql(self, column: Column, table: Table, dataset: Dataset) -> str | None:
+        """SQL giving each row's position under its parent (n) read from its value, if the
+        value shows it (NULL when malformed): verify then checks that each parent's
+        children are numbered 0..k-1."""
+        return None
+
+    def params(self) -> dict[str, Any]:
+        """The generator's parameters, for the ledger and spec files."""
+        from dataclasses import asdict, is_dataclass
+
+        return asdict(self) if is_dataclass(self) else {}
+
+
+class CountLaw(ABC):
+    """How many child rows each parent row has: a law on 0, 1, 2, ...
+
+    ``key`` (None: from the child table's name) keys its draws.
+    """
+
+    kind: ClassVar[str]
+    key: Key | None
+
+    @abstractmethod
+    def draw(self, frame: Frame, key: Key) -> npt.NDArray[np.integer[Any]]:
+        """One count per row of ``frame`` (the parent rows), drawn under ``key``."""
+
+    @abstractmethod
+    def pmf(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The support and its probabilities: what verify tests the counts against."""
+
+    def params(self) -> dict[str, Any]:
+        """The law's parameters, for messages and spec files."""
+        from dataclasses import asdict, is_dataclass
+
+        return asdict(self) if is_dataclass(self) else {}
+
+    @property
+    def most(self) -> int:
+        """The largest count the law can draw."""
+        support, _ = self.pmf()
+        return int(support[-1])
+
+    @property
+    def mean(self) -> float:
+        support, p = self.pmf()
+        return float(support @ p)
