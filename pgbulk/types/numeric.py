@@ -1,0 +1,243 @@
+"""numeric: exact decimals as base-10000 digits, from Arrow decimals, integers or floats.
+
+``numeric_send`` writes int16 ndigits, int16 weight, int16 sign, int16 dscale, then
+ndigits int16 digits in base 10000, most significant first: the value is
+sum(digit[i] * 10000^(weight - i)). Leading and trailing zero digits are not sent (as
+``make_result`` strips them); zero is no digits and weight 0. sign is 0x0000 (+),
+0x4000 (-), 0xC000 (NaN), 0xD000 (+Infinity), 0xF000 (-Infinity); dscale is the
+number of decimal digits after the point that the value displays.
+
+Values are handled as unsigned multi-limb integers (32-bit limbs in uint64 arrays, least
+significant first): negation, multiplication by 10^k and division by 10^8 are a few
+numpy operations per limb, never a loop per row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pgbulk.copy_format import Packed
+from pgbulk.errors import ParameterError
+from pgbulk.types._wire import (
+    Bools,
+    Values,
+    big_endian,
+    fixed_buffer,
+    pack_rows,
+    reject,
+    wrong_input,
+)
+from pgbulk.types.pgtype import PgType
+
+Limbs = npt.NDArray[np.uint64]  # (n, L): 32-bit limbs, least significant first
+
+POS, NEG, NAN, PINF, NINF = 0x0000, 0x4000, 0xC000, 0xD000, 0xF000
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def encode_numeric(pgtype: PgType, values: Values, nulls: Bools | None) -> Packed:
+    special = np.zeros(len(values), dtype=np.uint16)  # NaN / ±Infinity sign codes, else 0
+    lift = 0  # integers are sent with the column's scale: 5 -> 5.00 in numeric(12, 2)
+    if isinstance(values, pa.Array) and pa.types.is_decimal(values.type):
+        limbs, scale = _decimal_limbs(values), int(values.type.scale)
+    else:
+        limbs, scale, special, lift = _scaled_limbs(pgtype, values, nulls)
+    negative = (limbs[:, -1] >> np.uint64(31)).astype(bool)
+    limbs = _negate_where(limbs, negative)
+    if scale < 0:  # Arrow allows negative scales; numeric's dscale does not
+        lift, scale = -scale, 0
+    if lift:
+        limbs, scale = _mul_pow10(limbs, lift), scale + lift
+    skip = special != 0 if nulls is None else nulls | (special != 0)
+    _check_precision(pgtype, limbs, scale, skip)
+    return _pack(limbs, negative, scale, special, nulls)
+
+
+def _decimal_limbs(values: pa.Array) -> Limbs:
+    width = values.type.byte_width  # 16 or 32, little-endian two's complement
+    raw = fixed_buffer(values, width)
+    limbs = np.ascontiguousarray(raw).view("<u4").astype(np.uint64)
+    if values.null_count:
+        limbs[values.is_null().to_numpy(zero_copy_only=False)] = 0
+    return _sign_extend(limbs)
+
+
+def _sign_extend(limbs: Limbs) -> Limbs:
+    """One more limb, copying the sign: room for the carries of the multiplications below."""
+    top = np.where(limbs[:, -1] >> np.uint64(31), _MASK32, np.uint64(0))
+    return np.concatenate([limbs, top[:, None]], axis=1)
+
+
+def _scaled_limbs(
+    pgtype: PgType, values: Values, nulls: Bools | None
+) -> tuple[Limbs, int, npt.NDArray[np.uint16], int]:
+    """Integers (with the power of ten to lift them to the column's scale) or floats
+    rounded to the column's scale, as two's complement limbs and their scale."""
+    scale = pgtype.modifiers[1] if pgtype.modifiers else 0
+    if isinstance(values, pa.Array):
+        t = values.type
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+            raise wrong_input(pgtype, values, "Arrow decimal, integers or floats")
+        values = (pc.fill_null(values, 0) if values.null_count else values).to_numpy(
+            zero_copy_only=False
+        )
+    special = np.zeros(len(values), dtype=np.uint16)
+    if values.dtype.kind in "iub":
+        ints = values.astype(np.int64) if values.dtype.kind != "u" else values
+        return _int_limbs(ints), 0, special, max(scale, 0)
+    if values.dtype.kind != "f":
+        raise wrong_input(pgtype, values, "numpy integers or floats, or Arrow decimals")
+    if not pgtype.modifiers:
+        raise ParameterError(
+            "type", pgtype.sql, "floats need a scale to round to: give numeric(p, s)"
+        )
+    floats = values.astype(np.float64)
+    special[np.isnan(floats)] = NAN
+    special[floats == np.inf] = PINF
+    special[floats == -np.inf] = NINF
+    reject(
+        (special == PINF) | (special == NINF),
+        nulls,
+        lambda row: f"{floats[row]} cannot be stored in {pgtype.sql} (only NaN is allowed there)",
+    )
+    # Rounded in binary floating point, half to even: 1.005 (really 1.00499...) -> 1.00.
+    scaled = np.rint(np.where(special == 0, floats, 0.0) * 10.0**scale)
+    reject(
+        np.abs(scaled) >= 2.0**63,
+        nulls,
+        lambda row: f"{floats[row]} is too large for a float -> {pgtype.sql} conversion",
+    )
+    return _int_limbs(scaled.astype(np.int64)), scale, special, 0
+
+
+def _int_limbs(ints: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> Limbs:
+    """int64 (two's complement) or uint64 values as three limbs with a sign limb."""
+    words = np.ascontiguousarray(ints).astype(ints.dtype.newbyteorder("<")).view("<u4")
+    limbs = words.reshape(len(ints), 2).astype(np.uint64)
+    if ints.dtype.kind == "u":
+        return np.concatenate([limbs, np.zeros((len(ints), 1), np.uint64)], axis=1)
+    return _sign_extend(limbs)
+
+
+def _negate_where(limbs: Limbs, negative: Bools) -> Limbs:
+    """|value| of two's complement limbs: invert and add one where negative."""
+    if not negative.any():
+        return limbs
+    out = np.where(negative[:, None], limbs ^ _MASK32, limbs)
+    carry = negative.astype(np.uint64)
+    for i in range(out.shape[1]):
+        total = out[:, i] + carry
+        out[:, i] = total & _MASK32
+        carry = total >> np.uint64(32)
+    return out
+
+
+def _mul_pow10(limbs: Limbs, exponent: int) -> Limbs:
+    """limbs * 10^exponent, growing by the limbs it needs (magnitudes only)."""
+    extra = -(-int(exponent * 3.33) // 32) + 1
+    out = np.concatenate([limbs, np.zeros((len(limbs), extra), np.uint64)], axis=1)
+    while exponent > 0:
+        step = min(exponent, 9)  # 10^9 * (2^32 - 1) + carry < 2^64
+        factor, carry = np.uint64(10**step), np.zeros(len(out), np.uint64)
+        for i in range(out.shape[1]):
+            total = out[:, i] * factor + carry
+            out[:, i] = total & _MASK32
+            carry = total >> np.uint64(32)
+        exponent -= step
+    return out
+
+
+def _at_least(limbs: Limbs, bound: int) -> Bools:
+    """limbs >= bound, limb by limb from the most significant."""
+    if bound >= 1 << (32 * limbs.shape[1]):
+        return np.zeros(len(limbs), dtype=bool)
+    greater = np.zeros(len(limbs), dtype=bool)
+    equal = np.ones(len(limbs), dtype=bool)
+    for i in range(limbs.shape[1] - 1, -1, -1):
+        b = np.uint64((bound >> (32 * i)) & 0xFFFFFFFF)
+        greater |= equal & (limbs[:, i] > b)
+        equal &= limbs[:, i] == b
+    return greater | equal
+
+
+def _check_precision(pgtype: PgType, limbs: Limbs, scale: int, skip: Bools) -> None:
+    """numeric(p, s) holds |value| < 10^(p - s) after rounding to s digits (half away from 0)."""
+    if not pgtype.modifiers:
+        return
+    precision, col_scale = pgtype.modifiers
+    bound = 10 ** (precision - col_scale + scale)
+    if scale > col_scale:
+        bound -= 5 * 10 ** (scale - col_scale - 1)  # what rounds up to 10^(p - s)
+    if bound <= 0:
+        return
+    reject(
+        _at_least(limbs, bound),
+        skip,
+        lambda row: (
+            f"numeric field overflow: {pgtype.sql} holds less than "
+            f"10^{precision - col_scale} in absolute value"
+        ),
+    )
+
+
+def _digits(limbs: Limbs) -> npt.NDArray[np.uint16]:
+    """(n, D) base-10000 digits, most significant first, by long division by 10^8."""
+    limbs = limbs.copy()
+    used = limbs.shape[1]
+    chunks = []
+    while used and limbs[:, :used].any():
+        while used and not limbs[:, used - 1].any():
+            used -= 1  # no row needs this limb any more: stop dividing it
+        rest = np.zeros(len(limbs), np.uint64)
+        for i in range(used - 1, -1, -1):
+            cur = (rest << np.uint64(32)) | limbs[:, i]
+            limbs[:, i] = cur // np.uint64(100_000_000)
+            rest = cur % np.uint64(100_000_000)
+        chunks += [rest % np.uint64(10_000), rest // np.uint64(10_000)]
+    if not chunks:
+        return np.zeros((len(limbs), 0), np.uint16)
+    return np.stack(chunks[::-1], axis=1).astype(np.uint16)
+
+
+def _pack(
+    limbs: Limbs,
+    negative: Bools,
+    scale: int,
+    special: npt.NDArray[np.uint16],
+    nulls: Bools | None,
+) -> Packed:
+    n = len(limbs)
+    pad = -scale % 4  # align the point to a digit boundary: 1.5 = 1 5000 (dscale 1)
+    if pad:
+        limbs = _mul_pow10(limbs, pad)
+    frac = (scale + pad) // 4
+    digits = _digits(limbs)
+    if digits.shape[1] < frac + 1:
+        digits = np.concatenate(
+            [np.zeros((n, frac + 1 - digits.shape[1]), np.uint16), digits], axis=1
+        )
+    total = digits.shape[1]
+    nonzero = (digits != 0) & (special == 0)[:, None]
+    has = nonzero.any(axis=1)
+    lead = np.where(has, np.argmax(nonzero, axis=1), 0)
+    trail = np.where(has, np.argmax(nonzero[:, ::-1], axis=1), 0)
+    ndigits = np.where(has, total - lead - trail, 0)
+    weight = np.where(has, total - frac - 1 - lead, 0)
+    sign = np.where(special != 0, special, np.where(negative & has, NEG, POS))
+    dscale = np.where((special == NAN) | (special == PINF) | (special == NINF), 0, scale)
+    header = np.stack([ndigits, weight, sign, dscale], axis=1)
+    rows = np.concatenate(
+        [big_endian(header.astype(np.int64).astype(np.uint16), ">u2"), big_endian(digits, ">u2")],
+        axis=1,
+    )
+    column = np.arange(total)
+    keep_digit = (column[None, :] >= lead[:, None]) & (column[None, :] < (total - trail)[:, None])
+    keep_digit &= has[:, None]
+    keep = np.concatenate([np.ones((n, 8), bool), np.repeat(keep_digit, 2, axis=1)], axis=1)
+    return pack_rows(rows, keep, nulls)
+
+
+__all__ = ["encode_numeric"]
