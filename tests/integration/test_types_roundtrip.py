@@ -21,7 +21,8 @@ import pytest
 from psycopg import sql
 
 from pgbulk import copy_format, types
-from pgbulk.errors import ValueRejected
+from pgbulk.errors import TypeMismatch, ValueRejected
+from pgbulk.types import catalog
 
 
 @dataclass
@@ -348,3 +349,57 @@ def test_what_the_encoder_rejects_the_server_rejects_too(
     conn.execute(f"CREATE TABLE x (v {pgtype})")
     with pytest.raises(psycopg.DataError):
         conn.execute("INSERT INTO x VALUES (%s)", [literal])
+
+
+def test_table_columns_reads_the_catalog(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        "CREATE TABLE c (a int4 NOT NULL, b numeric(12,2), gone int, "
+        "d timestamp(3) with time zone, e varchar(20)[], f char(3), g bpchar)"
+    )
+    conn.execute("ALTER TABLE c DROP COLUMN gone")
+    assert catalog.table_columns(conn, "public", "c") == [
+        ("a", types.PgType("int4"), True),
+        ("b", types.PgType("numeric", (12, 2)), False),
+        ("d", types.PgType("timestamptz", (3,)), False),
+        ("e", types.PgType("varchar", (20,), array=True), False),
+        ("f", types.PgType("bpchar", (3,)), False),
+        ("g", types.PgType("bpchar"), False),
+    ]
+
+
+def test_every_pgtype_spelling_is_format_types(conn: psycopg.Connection[Any]) -> None:
+    """PgType.sql as DDL, read back through format_type: the same type."""
+    spellings = [c.pgtype for c in CASES]
+    columns = ", ".join(f"c{i} {types.PgType.parse(s).sql}" for i, s in enumerate(spellings))
+    conn.execute(f"CREATE TABLE s ({columns})")
+    found = catalog.table_columns(conn, "public", "s")
+    assert [t for _, t, _ in found] == [types.PgType.parse(s) for s in spellings]
+    assert [t.sql for _, t, _ in found] == [
+        r[0]
+        for r in conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 's'::regclass AND attnum > 0 ORDER BY attnum"
+        )
+    ]
+
+
+def test_check_columns_names_each_bad_column(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("CREATE TABLE k (id int8, name text, at timestamptz, p point)")
+    P = types.PgType.parse
+    catalog.check_columns(conn, "public", "k", [("id", P("bigint")), ("at", P("timestamptz"))])
+    with pytest.raises(TypeMismatch) as e:
+        catalog.check_columns(
+            conn,
+            "public",
+            "k",
+            [("id", P("int4")), ("name", P("text")), ("missing", P("date")), ("p", P("text"))],
+        )
+    assert str(e.value).splitlines() == [
+        "public.k.id: expected integer, found bigint",
+        "public.k.missing: expected date, found no such column",
+        "public.k.p: expected text, found point",
+    ]
+    with pytest.raises(TypeMismatch, match=r"public\.nope: no such table"):
+        catalog.check_columns(conn, "public", "nope", [("id", P("int4"))])
+    with pytest.raises(TypeMismatch, match=r"public\.k\.p: type point is not one pgbulk encodes"):
+        catalog.table_columns(conn, "public", "k")
