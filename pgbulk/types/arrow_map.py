@@ -147,7 +147,9 @@ def to_arrow(
         usecs = values.astype("timedelta64[us]").view(np.int64)
         return pa.array(usecs, type=pa.int64(), mask=mask).view(target)
     if t.name == "numeric" and values.dtype.kind in "iu":
-        return pa.array(values, mask=mask).cast(target)
+        # Arrow casts int64 only to a decimal with room for any int64: go through one.
+        wide = pa.decimal128(38, target.scale) if target.precision <= 38 else target
+        return pa.array(values, mask=mask).cast(wide).cast(target)
     if t.name == "numeric":
         scaled = np.rint(values * 10.0**target.scale)
         unscaled = pa.array(scaled.astype(np.int64), mask=mask).cast(pa.decimal128(38, 0))
