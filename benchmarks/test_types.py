@@ -32,7 +32,9 @@ def _words(n: int, lo: int, hi: int) -> pa.Array:
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     data = RNG.integers(97, 123, int(offsets[-1]), dtype=np.uint8)
-    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return pa.Array.from_buffers(
+        pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
 
 
 def _with_nulls(values: pa.Array, share: float = 0.1) -> pa.Array:
@@ -55,17 +57,24 @@ COLUMNS: dict[str, Callable[[], Any]] = {
     "float8": lambda: pa.array(RNG.standard_normal(ROWS)),
     "numeric(15,2)": lambda: _rescaled(RNG.integers(-(10**13), 10**13, ROWS), 15, 2),
     "numeric(38,10)": lambda: pa.array(
-        [decimal.Decimal(int(v)).scaleb(-10) for v in RNG.integers(-(2**62), 2**62, 1000)] * (ROWS // 1000),
+        [decimal.Decimal(int(v)).scaleb(-10) for v in RNG.integers(-(2**62), 2**62, 1000)]
+        * (ROWS // 1000),
         pa.decimal128(38, 10),
     ),
     "numeric(12,2) from int64": lambda: RNG.integers(-(10**9), 10**9, ROWS),
     "text (5..40 chars)": lambda: _words(ROWS, 5, 40),
     "text (10% NULL)": lambda: _with_nulls(_words(ROWS, 5, 40)),
     "varchar(44)": lambda: _words(ROWS, 10, 44),
-    "jsonb": lambda: pc.binary_join_element_wise('{"k": ', pc.cast(pa.array(RNG.integers(0, 10**6, ROWS)), pa.string()), "}", ""),
+    "jsonb": lambda: pc.binary_join_element_wise(
+        '{"k": ', pc.cast(pa.array(RNG.integers(0, 10**6, ROWS)), pa.string()), "}", ""
+    ),
     "bytea": lambda: _words(ROWS, 0, 32).cast(pa.large_binary()),
-    "uuid": lambda: pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), ROWS, [None, pa.py_buffer(RNG.integers(0, 256, ROWS * 16, dtype=np.uint8))]),
-    "uuid (36-char text)": lambda: pa.array(np.array(["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"] * ROWS)),
+    "uuid": lambda: pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), ROWS, [None, pa.py_buffer(RNG.integers(0, 256, ROWS * 16, dtype=np.uint8))]
+    ),
+    "uuid (36-char text)": lambda: pa.array(
+        np.array(["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"] * ROWS)
+    ),
     "date": lambda: pa.array(RNG.integers(0, 20_000, ROWS).astype(np.int32), pa.date32()),
     "time": lambda: pa.array(RNG.integers(0, 86_400_000_000, ROWS), pa.time64("us")),
     "timestamp": lambda: pa.array(RNG.integers(0, 2**60, ROWS), pa.timestamp("ns")),
@@ -76,7 +85,8 @@ COLUMNS: dict[str, Callable[[], Any]] = {
         pa.array(RNG.integers(0, 1000, ROWS * 8).astype(np.int32)),
     ),
     "text[] (0..4 elements)": lambda: pa.ListArray.from_arrays(
-        np.concatenate([[0], np.cumsum(RNG.integers(0, 5, ROWS))]).astype(np.int32), _words(ROWS * 4, 1, 10)
+        np.concatenate([[0], np.cumsum(RNG.integers(0, 5, ROWS))]).astype(np.int32),
+        _words(ROWS * 4, 1, 10),
     ),
 }
 
@@ -118,8 +128,22 @@ def _lineitem(n: int) -> list[tuple[str, Any]]:
         ("date", day),
         ("date", pa.array(day.view(pa.int32()).to_numpy() + np.int32(30), pa.date32())),
         ("date", day),
-        ("char(25)", pa.array(np.array(["DELIVER IN PERSON", "COLLECT COD", "NONE", "TAKE BACK RETURN"])[RNG.integers(0, 4, n)])),
-        ("char(10)", pa.array(np.array(["REG AIR", "AIR", "RAIL", "SHIP", "TRUCK", "MAIL", "FOB"])[RNG.integers(0, 7, n)])),
+        (
+            "char(25)",
+            pa.array(
+                np.array(["DELIVER IN PERSON", "COLLECT COD", "NONE", "TAKE BACK RETURN"])[
+                    RNG.integers(0, 4, n)
+                ]
+            ),
+        ),
+        (
+            "char(10)",
+            pa.array(
+                np.array(["REG AIR", "AIR", "RAIL", "SHIP", "TRUCK", "MAIL", "FOB"])[
+                    RNG.integers(0, 7, n)
+                ]
+            ),
+        ),
         ("varchar(44)", _words(n, 10, 43)),
     ]
 
@@ -127,7 +151,9 @@ def _lineitem(n: int) -> list[tuple[str, Any]]:
 def test_encode_lineitem(benchmark: BenchmarkFixture, rate_summary: list[str]) -> None:
     columns = _lineitem(ROWS)
     stream = benchmark.pedantic(
-        lambda: copy_format.encode([encode(t, v) for t, v in columns]), rounds=ROUNDS, warmup_rounds=1
+        lambda: copy_format.encode([encode(t, v) for t, v in columns]),
+        rounds=ROUNDS,
+        warmup_rounds=1,
     )
     benchmark.extra_info["bytes"] = len(stream)
     record_rate(benchmark, rate_summary, ROWS)

@@ -14,6 +14,9 @@ numpy operations per limb, never a loop per row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -24,7 +27,6 @@ from pgbulk.errors import ParameterError
 from pgbulk.types._wire import (
     Bools,
     Values,
-    big_endian,
     fixed_buffer,
     pack_rows,
     reject,
@@ -41,19 +43,65 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 def encode_numeric(pgtype: PgType, values: Values, nulls: Bools | None) -> Packed:
     special = np.zeros(len(values), dtype=np.uint16)  # NaN / ±Infinity sign codes, else 0
     lift = 0  # integers are sent with the column's scale: 5 -> 5.00 in numeric(12, 2)
+    limbs: Limbs | None = None
     if isinstance(values, pa.Array) and pa.types.is_decimal(values.type):
-        limbs, scale = _decimal_limbs(values), int(values.type.scale)
+        scale = int(values.type.scale)
+        ints = _decimal_int64(values)
+        if ints is None:
+            limbs = _decimal_limbs(values)
     else:
-        limbs, scale, special, lift = _scaled_limbs(pgtype, values, nulls)
-    negative = (limbs[:, -1] >> np.uint64(31)).astype(bool)
-    limbs = _negate_where(limbs, negative)
+        ints, scale, special, lift = _scaled_ints(pgtype, values, nulls)
     if scale < 0:  # Arrow allows negative scales; numeric's dscale does not
-        lift, scale = -scale, 0
-    if lift:
-        limbs, scale = _mul_pow10(limbs, lift), scale + lift
+        lift, scale = lift - scale, 0
     skip = special != 0 if nulls is None else nulls | (special != 0)
-    _check_precision(pgtype, limbs, scale, skip)
-    return _pack(limbs, negative, scale, special, nulls)
+    if ints is not None and scale + lift <= _SMALL_SCALE:
+        negative, magnitude = _magnitude(ints)
+        _check_precision(pgtype, lambda b: _at_least_u64(magnitude, b), scale + lift, skip, lift)
+        digits, frac = _digits_small(magnitude, scale, lift)
+    else:
+        if limbs is None:
+            assert ints is not None
+            limbs = _int_limbs(ints)
+        negative = (limbs[:, -1] >> np.uint64(31)).astype(bool)
+        limbs = _negate_where(limbs, negative)
+        checked = limbs
+        _check_precision(pgtype, lambda b: _at_least(checked, b), scale + lift, skip, lift)
+        if lift:
+            limbs = _mul_pow10(limbs, lift)
+        digits, frac = _digits_any(limbs, scale + lift)
+    return _layout(digits, frac, negative, scale + lift, special, nulls)
+
+
+def _decimal_int64(values: pa.Array) -> npt.NDArray[np.int64] | None:
+    """Decimals as int64 when every one fits (the usual case), else None."""
+    words = fixed_buffer(values, values.type.byte_width).view("<i8")  # little-endian words
+    low = words[:, 0].astype(np.int64)
+    fits = (words[:, 1:] == (low >> np.int64(63))[:, None]).all(axis=1)
+    if values.null_count:
+        nulls = values.is_null().to_numpy(zero_copy_only=False)
+        fits |= nulls
+        low[nulls] = 0
+    return low if bool(fits.all()) else None
+
+
+def _magnitude(ints: npt.NDArray[Any]) -> tuple[Bools, npt.NDArray[np.uint64]]:
+    """Sign and |value| as uint64 (|-2^63| included: negation wraps to the right bits)."""
+    if ints.dtype.kind == "u":
+        return np.zeros(len(ints), dtype=bool), ints.astype(np.uint64)
+    negative = ints < 0
+    return negative, np.where(negative, -ints, ints).view(np.uint64)
+
+
+def _at_least_u64(magnitude: npt.NDArray[np.uint64], bound: int) -> Bools:
+    if bound >= 1 << 64:
+        return np.zeros(len(magnitude), dtype=bool)
+    return magnitude >= np.uint64(bound)
+
+
+# With at most 16 digits after the point, the fraction aligned to base-10000 digits
+# (x 10^3 at most) stays below 10^19 < 2^64: values that fit in 64 bits take the short
+# way, one uint64 column instead of limb arithmetic.
+_SMALL_SCALE = 16
 
 
 def _decimal_limbs(values: pa.Array) -> Limbs:
@@ -71,11 +119,11 @@ def _sign_extend(limbs: Limbs) -> Limbs:
     return np.concatenate([limbs, top[:, None]], axis=1)
 
 
-def _scaled_limbs(
+def _scaled_ints(
     pgtype: PgType, values: Values, nulls: Bools | None
-) -> tuple[Limbs, int, npt.NDArray[np.uint16], int]:
+) -> tuple[npt.NDArray[Any], int, npt.NDArray[np.uint16], int]:
     """Integers (with the power of ten to lift them to the column's scale) or floats
-    rounded to the column's scale, as two's complement limbs and their scale."""
+    rounded to the column's scale, as int64 (or uint64) and their scale."""
     scale = pgtype.modifiers[1] if pgtype.modifiers else 0
     if isinstance(values, pa.Array):
         t = values.type
@@ -87,7 +135,7 @@ def _scaled_limbs(
     special = np.zeros(len(values), dtype=np.uint16)
     if values.dtype.kind in "iub":
         ints = values.astype(np.int64) if values.dtype.kind != "u" else values
-        return _int_limbs(ints), 0, special, max(scale, 0)
+        return ints, 0, special, max(scale, 0)
     if values.dtype.kind != "f":
         raise wrong_input(pgtype, values, "numpy integers or floats, or Arrow decimals")
     if not pgtype.modifiers:
@@ -110,7 +158,7 @@ def _scaled_limbs(
         nulls,
         lambda row: f"{floats[row]} is too large for a float -> {pgtype.sql} conversion",
     )
-    return _int_limbs(scaled.astype(np.int64)), scale, special, 0
+    return scaled.astype(np.int64), scale, special, 0
 
 
 def _int_limbs(ints: npt.NDArray[np.int64] | npt.NDArray[np.uint64]) -> Limbs:
@@ -163,8 +211,13 @@ def _at_least(limbs: Limbs, bound: int) -> Bools:
     return greater | equal
 
 
-def _check_precision(pgtype: PgType, limbs: Limbs, scale: int, skip: Bools) -> None:
-    """numeric(p, s) holds |value| < 10^(p - s) after rounding to s digits (half away from 0)."""
+def _check_precision(
+    pgtype: PgType, at_least: Callable[[int], Bools], scale: int, skip: Bools, lift: int
+) -> None:
+    """numeric(p, s) holds |value| < 10^(p - s) after rounding to s digits (half away from 0).
+
+    ``at_least(b)``: which magnitudes are >= b; a magnitude * 10^``lift`` is the value at
+    ``scale``, so the bound is divided instead."""
     if not pgtype.modifiers:
         return
     precision, col_scale = pgtype.modifiers
@@ -173,8 +226,9 @@ def _check_precision(pgtype: PgType, limbs: Limbs, scale: int, skip: Bools) -> N
         bound -= 5 * 10 ** (scale - col_scale - 1)  # what rounds up to 10^(p - s)
     if bound <= 0:
         return
+    bound = -(-bound // 10**lift)
     reject(
-        _at_least(limbs, bound),
+        at_least(bound),
         skip,
         lambda row: (
             f"numeric field overflow: {pgtype.sql} holds less than "
@@ -202,41 +256,71 @@ def _digits(limbs: Limbs) -> npt.NDArray[np.uint16]:
     return np.stack(chunks[::-1], axis=1).astype(np.uint16)
 
 
-def _pack(
-    limbs: Limbs,
-    negative: Bools,
-    scale: int,
-    special: npt.NDArray[np.uint16],
-    nulls: Bools | None,
-) -> Packed:
-    n = len(limbs)
+def _digits_small(
+    magnitude: npt.NDArray[np.uint64], scale: int, lift: int
+) -> tuple[npt.NDArray[np.uint16], int]:
+    """Digits of 64-bit magnitudes at scale + lift <= 16, and how many are fractional."""
+    full = scale + lift
+    pad = -full % 4
+    frac = (full + pad) // 4
+    whole, part = np.divmod(magnitude, np.uint64(10**scale))
+    part *= np.uint64(10 ** (lift + pad))
+    top = int(whole.max()) if len(whole) else 0
+    whole_digits = 1
+    while top >= 10_000**whole_digits:
+        whole_digits += 1
+    digits = np.empty((len(magnitude), whole_digits + frac), dtype=np.uint16)
+    for k in range(frac):
+        part, digits[:, whole_digits + frac - 1 - k] = np.divmod(part, np.uint64(10_000))
+    for k in range(whole_digits):
+        whole, digits[:, whole_digits - 1 - k] = np.divmod(whole, np.uint64(10_000))
+    return digits, frac
+
+
+def _digits_any(limbs: Limbs, scale: int) -> tuple[npt.NDArray[np.uint16], int]:
+    """Digits of any magnitude, and how many are fractional."""
     pad = -scale % 4  # align the point to a digit boundary: 1.5 = 1 5000 (dscale 1)
     if pad:
         limbs = _mul_pow10(limbs, pad)
     frac = (scale + pad) // 4
     digits = _digits(limbs)
     if digits.shape[1] < frac + 1:
+        n = len(limbs)
         digits = np.concatenate(
             [np.zeros((n, frac + 1 - digits.shape[1]), np.uint16), digits], axis=1
         )
-    total = digits.shape[1]
-    nonzero = (digits != 0) & (special == 0)[:, None]
+    return digits, frac
+
+
+def _layout(
+    digits: npt.NDArray[np.uint16],
+    frac: int,
+    negative: Bools,
+    scale: int,
+    special: npt.NDArray[np.uint16],
+    nulls: Bools | None,
+) -> Packed:
+    """Header and digits without leading or trailing zero digits, value after value."""
+    n, total = digits.shape
+    nonzero = digits != 0
+    if special.any():
+        nonzero &= (special == 0)[:, None]
     has = nonzero.any(axis=1)
-    lead = np.where(has, np.argmax(nonzero, axis=1), 0)
-    trail = np.where(has, np.argmax(nonzero[:, ::-1], axis=1), 0)
-    ndigits = np.where(has, total - lead - trail, 0)
-    weight = np.where(has, total - frac - 1 - lead, 0)
-    sign = np.where(special != 0, special, np.where(negative & has, NEG, POS))
-    dscale = np.where((special == NAN) | (special == PINF) | (special == NINF), 0, scale)
-    header = np.stack([ndigits, weight, sign, dscale], axis=1)
-    rows = np.concatenate(
-        [big_endian(header.astype(np.int64).astype(np.uint16), ">u2"), big_endian(digits, ">u2")],
-        axis=1,
-    )
+    lead = np.argmax(nonzero, axis=1)  # 0 where there is no digit: has masks those
+    end = total - np.argmax(nonzero[:, ::-1], axis=1)
+    # Fields straight into the rows: int16 each, big-endian (wrapping: 0xC000 is a sign)
+    rows = np.empty((n, 8 + 2 * total), dtype=np.uint8)
+    header = rows[:, :8].view(">u2")
+    header[:, 0] = np.where(has, end - lead, 0)
+    header[:, 1] = np.where(has, total - frac - 1 - lead, 0).astype(np.uint16)
+    header[:, 2] = np.where(special != 0, special, np.where(negative & has, NEG, POS))
+    header[:, 3] = np.where((special == NAN) | (special == PINF) | (special == NINF), 0, scale)
+    rows[:, 8:].view(">u2")[:] = digits
     column = np.arange(total)
-    keep_digit = (column[None, :] >= lead[:, None]) & (column[None, :] < (total - trail)[:, None])
-    keep_digit &= has[:, None]
-    keep = np.concatenate([np.ones((n, 8), bool), np.repeat(keep_digit, 2, axis=1)], axis=1)
+    keep_digit = (column >= lead[:, None]) & (column < end[:, None]) & has[:, None]
+    keep = np.empty((n, 8 + 2 * total), dtype=bool)
+    keep[:, :8] = True
+    keep[:, 8:].reshape(n, total, 2)[:] = keep_digit[:, :, None]
     return pack_rows(rows, keep, nulls)
 
 
