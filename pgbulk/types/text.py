@@ -23,6 +23,7 @@ from pgbulk.types._wire import (
     reject,
     wrong_input,
 )
+from pgbulk.types.jsontext import is_nested, to_json
 from pgbulk.types.pgtype import PgType
 
 JSONB_VERSION = 1
@@ -31,6 +32,8 @@ JSONB_VERSION = 1
 def packed_bytes(pgtype: PgType, values: Values, *, text: bool) -> tuple[I64, U8]:
     """Offsets and bytes of strings (or, for bytea and text from numpy 'S', any bytes)."""
     if isinstance(values, pa.Array):
+        if isinstance(values.type, pa.BaseExtensionType):  # arrow.json: strings underneath
+            values = values.storage
         t = values.type
         strings = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
         binary = (
@@ -96,6 +99,8 @@ def _check_length(pgtype: PgType, offsets: I64, data: U8, nulls: Bools | None) -
 
 
 def encode_text(pgtype: PgType, values: Values, nulls: Bools | None) -> Packed:
+    if pgtype.name in ("json", "jsonb") and isinstance(values, pa.Array) and is_nested(values.type):
+        values = to_json(values)
     offsets, data = packed_bytes(pgtype, values, text=True)
     _check_no_nul(pgtype, offsets, data, nulls)
     if pgtype.name in ("varchar", "bpchar") and pgtype.modifiers:

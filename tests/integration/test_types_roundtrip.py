@@ -212,6 +212,12 @@ CASES = [
         ['{"b": 1, "a": [1, 2.50]}', None, "null", "[]"],
     ),
     Case(
+        "jsonb",
+        pa.array([{"a": 1, "b": ['x"', None], "c": {"d": 1.5}}, None]),
+        ['{"a": 1, "b": ["x\\"", null], "c": {"d": 1.5}}', None],
+    ),
+    Case("jsonb", pa.array([[("k", 2)]], pa.map_(pa.string(), pa.int8())), ['{"k": 2}']),
+    Case(
         "integer[]",
         pa.array([[1, None, 3], [], None, [2**31 - 1]], pa.list_(pa.int32())),
         ["{1,NULL,3}", "{}", None, "{2147483647}"],
