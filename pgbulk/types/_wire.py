@@ -84,7 +84,8 @@ def wrong_input(pgtype: object, values: Values, expected: str) -> ParameterError
 def big_endian(values: npt.NDArray[Any], dtype: str) -> U8:
     """(n, width) bytes of each value in network order."""
     out = np.ascontiguousarray(values, dtype=dtype)
-    return out.view(np.uint8).reshape(len(out), -1)
+    width = out.dtype.itemsize * int(np.prod(out.shape[1:], dtype=np.int64))
+    return out.view(np.uint8).reshape(len(out), width)  # not -1: zero rows have no width
 
 
 def fixed(matrix: U8, nulls: Bools | None) -> Text:

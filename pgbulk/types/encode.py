@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
-from pgbulk.copy_format import Column
+from pgbulk.copy_format import Column, Packed
 from pgbulk.types import numeric, scalar, temporal, text
 from pgbulk.types._wire import Bools, Values, null_mask, plain
 from pgbulk.types.array import encode_array
@@ -62,6 +63,10 @@ def encode(
 
 def _encode(t: PgType, values: Any, nulls: Bools | None) -> Column:
     arr = plain(values)
+    if isinstance(arr, pa.Array) and pa.types.is_null(arr.type):
+        # Arrow's type of a column with no value at all: NULL rows of any PostgreSQL type.
+        n = len(arr)
+        return Packed(np.zeros(n + 1, np.int64), np.zeros(0, np.uint8), np.ones(n, bool))
     mask = null_mask(arr, nulls)
     if t.array:
         return encode_array(t, arr, mask, _encode)

@@ -62,6 +62,8 @@ def _ticks(values: Values, pgtype: PgType, *, kinds: str) -> tuple[npt.NDArray[n
     if unit in ("Y", "M"):  # calendar units have no fixed length: let numpy place them
         values = values.astype(values.dtype.str[:3] + "[D]")
         unit, count = "D", 1
+    if unit not in _USECS and unit not in _FINER:
+        raise wrong_input(pgtype, values, "numpy " + _EXPECT[kinds] + " with a unit")
     ticks = values.view(np.int64)
     if count != 1:
         ticks = ticks * count

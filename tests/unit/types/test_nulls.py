@@ -71,3 +71,21 @@ def test_nulls_must_match_the_rows() -> None:
 
     with pytest.raises(ParameterError, match="boolean mask of 3 rows"):
         encode("int4", np.array([1, 2, 3]), nulls=np.array([True]))
+
+
+@pytest.mark.parametrize("pgtype", list(SAMPLES))
+def test_an_empty_column_encodes_to_no_rows(pgtype: str) -> None:
+    values = SAMPLES[pgtype]()[:0]
+    assert fields(encode(pgtype, values)) == []
+    assert fields(encode(pgtype, pa.array(values) if values.ndim == 1 else values)) == []
+
+
+@pytest.mark.parametrize("pgtype", ["int4[]", "text[]", "jsonb"])
+def test_an_empty_arrow_column_of_a_nested_type_encodes_to_no_rows(pgtype: str) -> None:
+    values = pa.array([], pa.list_(pa.int32()) if pgtype != "text[]" else pa.list_(pa.string()))
+    assert fields(encode(pgtype, values)) == []
+
+
+def test_an_arrow_null_column_is_null_in_any_type() -> None:
+    for pgtype in ["int4", "text", "uuid", "numeric(5,2)", "date[]"]:
+        assert fields(encode(pgtype, pa.nulls(3))) == [None, None, None]

@@ -139,3 +139,10 @@ def test_interval_is_microseconds_days_months() -> None:
         i8(14 * 86_400_000_000) + bytes(8),
         None,
     ]
+
+
+def test_a_datetime64_without_unit_is_a_parameter_error() -> None:
+    from pgbulk.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="with a unit"):
+        encode("timestamp", np.array(["NaT"], "datetime64"))
