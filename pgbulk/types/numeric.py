@@ -24,9 +24,11 @@ import pyarrow.compute as pc
 
 from pgbulk.copy_format import Packed
 from pgbulk.errors import ParameterError
+from pgbulk.generate import Text
 from pgbulk.types._wire import (
     Bools,
     Values,
+    fixed,
     fixed_buffer,
     pack_rows,
     reject,
@@ -40,7 +42,7 @@ POS, NEG, NAN, PINF, NINF = 0x0000, 0x4000, 0xC000, 0xD000, 0xF000
 _MASK32 = np.uint64(0xFFFFFFFF)
 
 
-def encode_numeric(pgtype: PgType, values: Values, nulls: Bools | None) -> Packed:
+def encode_numeric(pgtype: PgType, values: Values, nulls: Bools | None) -> Text | Packed:
     special = np.zeros(len(values), dtype=np.uint16)  # NaN / ±Infinity sign codes, else 0
     lift = 0  # integers are sent with the column's scale: 5 -> 5.00 in numeric(12, 2)
     limbs: Limbs | None = None
@@ -58,6 +60,7 @@ def encode_numeric(pgtype: PgType, values: Values, nulls: Bools | None) -> Packe
         negative, magnitude = _magnitude(ints)
         _check_precision(pgtype, lambda b: _at_least_u64(magnitude, b), scale + lift, skip, lift)
         digits, frac = _digits_small(magnitude, scale, lift)
+        return _fixed_layout(digits, frac, negative, scale + lift, special, nulls)
     else:
         if limbs is None:
             assert ints is not None
@@ -290,6 +293,33 @@ def _digits_any(limbs: Limbs, scale: int) -> tuple[npt.NDArray[np.uint16], int]:
             [np.zeros((n, frac + 1 - digits.shape[1]), np.uint16), digits], axis=1
         )
     return digits, frac
+
+
+def _fixed_layout(
+    digits: npt.NDArray[np.uint16],
+    frac: int,
+    negative: Bools,
+    scale: int,
+    special: npt.NDArray[np.uint16],
+    nulls: Bools | None,
+) -> Text:
+    """Every value with the column's digit count, zero digits included: a fixed width.
+
+    ``numeric_recv`` takes digits as given and ``make_result`` strips the zero ones, so
+    the stored value is the same as from ``numeric_send``'s shortest form; a fixed
+    width keeps the column on copy_format's fast path (Packed columns are joined row
+    by row: the 16-column lineitem row took 2.0 s per 1M rows that way, against 0.8 s).
+    """
+    n, total = digits.shape
+    rows = np.empty((n, 8 + 2 * total), dtype=np.uint8)
+    header = rows[:, :8].view(">u2")
+    has = (digits != 0).any(axis=1)
+    header[:, 0] = total
+    header[:, 1] = total - frac - 1
+    header[:, 2] = np.where(special != 0, special, np.where(negative & has, NEG, POS))
+    header[:, 3] = np.where(special != 0, 0, scale)
+    rows[:, 8:].view(">u2")[:] = digits
+    return fixed(rows, nulls)
 
 
 def _layout(

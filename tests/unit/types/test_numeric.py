@@ -12,6 +12,7 @@ from psycopg.types.numeric import DecimalBinaryDumper
 
 from pgbulk.copy_format import Packed
 from pgbulk.errors import ParameterError, ValueRejected
+from pgbulk.generate import Text
 from pgbulk.types import encode
 from tests.unit.types.fields import fields
 
@@ -26,6 +27,30 @@ def wire(ndigits: int, weight: int, sign: int, dscale: int, *digits: int) -> byt
 
 def psycopg_bytes(value: D) -> bytes:
     return bytes(DecimalBinaryDumper(D).dump(value))
+
+
+def stored(field: bytes | None) -> bytes | None:
+    """What the server keeps of a received numeric, in numeric_send's form: ``make_result``
+    drops leading zero digits (each one lowers the weight) and trailing ones."""
+    if field is None:
+        return None
+    ndigits, weight, sign, dscale = struct.unpack(">hhHh", field[:8])
+    digits = list(struct.unpack(f">{ndigits}H", field[8 : 8 + 2 * ndigits]))
+    assert len(field) == 8 + 2 * ndigits
+    if sign in (0xC000, 0xD000, 0xF000):
+        return wire(0, 0, sign, 0)
+    while digits and digits[0] == 0:
+        digits.pop(0)
+        weight -= 1
+    while digits and digits[-1] == 0:
+        digits.pop()
+    if not digits:
+        weight, sign = 0, 0x0000
+    return wire(len(digits), weight, sign, dscale, *digits)
+
+
+def sent(pgtype: str, values: object) -> list[bytes | None]:
+    return [stored(f) for f in fields(encode(pgtype, values))]
 
 
 @pytest.mark.parametrize(
@@ -47,26 +72,40 @@ def psycopg_bytes(value: D) -> bytes:
 )
 def test_hand_computed_digits(value: str, precision: int, scale: int, expected: bytes) -> None:
     array = pa.array([D(value)], pa.decimal128(precision, scale))
-    assert fields(encode("numeric", array)) == [expected]
+    assert sent("numeric", array) == [expected]
     assert expected == psycopg_bytes(D(value))
+    with decimal.localcontext(prec=60):
+        big = D(value) + D(10) ** 25  # beyond 64 bits: the general path
+    wide = pa.array([big, D(value)], pa.decimal128(38, scale))
+    assert fields(encode("numeric", wide))[1] == expected  # and it sends the short form
 
 
 def test_integers_take_the_columns_scale() -> None:
     # 5 as numeric(12,2) is 5.00: digit 5 at 10000^0, dscale 2
-    assert fields(encode("numeric(12,2)", np.array([5, -123456]))) == [
+    assert sent("numeric(12,2)", np.array([5, -123456])) == [
         wire(1, 0, 0x0000, 2, 5),
         wire(2, 1, 0x4000, 2, 12, 3456),
     ]
-    assert fields(encode("numeric", np.array([2**63 - 1], np.int64))) == [
-        psycopg_bytes(D(2**63 - 1))
-    ]
-    assert fields(encode("numeric", np.array([2**64 - 1], np.uint64))) == [
-        psycopg_bytes(D(2**64 - 1))
+    assert sent("numeric", np.array([2**63 - 1], np.int64)) == [psycopg_bytes(D(2**63 - 1))]
+    assert sent("numeric", np.array([2**64 - 1], np.uint64)) == [psycopg_bytes(D(2**64 - 1))]
+
+
+def test_values_that_fit_in_64_bits_are_sent_at_a_fixed_width() -> None:
+    """Every value with the column's digit count: 12345.67 needs 2 whole digits (1 | 2345)
+    and 1 fractional (6700), so 1.5 travels as 0 | 1 | 5000 with weight 1."""
+    values = pa.array([D("1.50"), D("12345.67"), D("-0.01"), D("0")], pa.decimal128(10, 2))
+    column = encode("numeric(10,2)", values)
+    assert isinstance(column, Text) and column.lengths is None
+    assert fields(column) == [
+        wire(3, 1, 0x0000, 2, 0, 1, 5000),
+        wire(3, 1, 0x0000, 2, 1, 2345, 6700),
+        wire(3, 1, 0x4000, 2, 0, 0, 100),
+        wire(3, 1, 0x0000, 2, 0, 0, 0),
     ]
 
 
 def test_floats_round_to_the_columns_scale_and_nan_is_special() -> None:
-    got = fields(encode("numeric(10,3)", np.array([1.25, -0.001, np.nan])))
+    got = sent("numeric(10,3)", np.array([1.25, -0.001, np.nan]))
     assert got == [psycopg_bytes(D("1.250")), psycopg_bytes(D("-0.001")), wire(0, 0, 0xC000, 0)]
     with pytest.raises(ValueRejected, match="only NaN"):
         encode("numeric(10,3)", np.array([np.inf]))
@@ -107,14 +146,14 @@ def test_random_decimals_match_psycopgs_dumper(
     values = _random_decimals(rng, 500, precision, scale)
     array = pa.array(values, arrow_type(precision, scale))
     want = [None if v is None else psycopg_bytes(v) for v in values]  # exponent -scale each
-    assert fields(encode(f"numeric({precision},{scale})", array)) == want
+    assert sent(f"numeric({precision},{scale})", array) == want
 
 
 def test_random_int64_with_a_scale_match_psycopg() -> None:
     rng = np.random.default_rng(5)
     ints = rng.integers(-(2**63), 2**63 - 1, 1000, dtype=np.int64)
     want = [psycopg_bytes(D(int(v)).quantize(D("0.0001"))) for v in ints]
-    assert fields(encode("numeric(30,4)", ints)) == want
+    assert sent("numeric(30,4)", ints) == want
 
 
 def test_a_decimal_slice_is_read_at_its_offset() -> None:
