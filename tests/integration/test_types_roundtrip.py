@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from psycopg import sql
 
@@ -409,3 +411,128 @@ def test_check_columns_names_each_bad_column(conn: psycopg.Connection[Any]) -> N
         catalog.check_columns(conn, "public", "nope", [("id", P("int4"))])
     with pytest.raises(TypeMismatch, match=r"public\.k\.p: type point is not one pgbulk encodes"):
         catalog.table_columns(conn, "public", "k")
+
+
+def test_random_columns_match_psycopgs_own_binary_copy(conn: psycopg.Connection[Any]) -> None:
+    """A second oracle: the same rows sent by psycopg's binary dumpers, one row at a time
+    (``Copy.set_types`` + ``write_row``), read back equal to ours, NULLs included."""
+    from psycopg.types.json import Jsonb
+
+    rng = np.random.default_rng(13)
+    n = 2_000
+
+    def nulls_in(values: pa.Array) -> pa.Array:
+        mask = pa.array(rng.random(n) < 0.15)
+        return pc.if_else(mask, pa.nulls(n, values.type), values)
+
+    unscaled = pa.array(rng.integers(-(10**17), 10**17, n)).cast(pa.decimal128(38, 0))
+    wide = pa.array(
+        [D(int(v)) * D(10) ** 12 for v in rng.integers(-(2**62), 2**62, n)], pa.decimal128(38, 0)
+    )
+    lengths = rng.integers(0, 6, n)
+    columns: list[tuple[str, pa.Array, Any]] = [
+        ("int2", pa.array(rng.integers(-(2**15), 2**15, n).astype(np.int16)), None),
+        ("int4", pa.array(rng.integers(-(2**31), 2**31, n).astype(np.int32)), None),
+        ("int8", pa.array(rng.integers(-(2**63), 2**63 - 1, n)), None),
+        ("float4", pa.array(rng.standard_normal(n).astype(np.float32)), None),
+        ("float8", pa.array(rng.standard_normal(n) * 1e10), None),
+        ("numeric", pa.Array.from_buffers(pa.decimal128(38, 6), n, unscaled.buffers()), None),
+        ("numeric", wide, None),
+        ("text", pa.array([("żółw😀" * int(k))[: int(k) * 2] for k in lengths]), None),
+        (
+            "bytea",
+            pa.array([bytes(rng.integers(0, 256, int(k), dtype=np.uint8)) for k in lengths]),
+            None,
+        ),
+        (
+            "uuid",
+            pa.array(
+                list(
+                    rng.integers(0, 256, (n, 16), dtype=np.uint8).tobytes()[i * 16 : i * 16 + 16]
+                    for i in range(n)
+                ),
+                pa.binary(16),
+            ),
+            lambda b: uuid.UUID(bytes=b),
+        ),
+        (
+            "date",
+            pa.array(rng.integers(-500_000, 2_900_000, n).astype(np.int32), pa.date32()),
+            None,
+        ),
+        ("time", pa.array(rng.integers(0, 86_400_000_000, n), pa.time64("us")), None),
+        ("timestamp", pa.array(rng.integers(-(2**55), 2**57, n), pa.timestamp("us")), None),
+        (
+            "timestamptz",
+            pa.array(rng.integers(-(2**55), 2**57, n), pa.timestamp("us", tz="UTC")),
+            None,
+        ),
+        (
+            "interval",  # timedelta keeps 0 <= µs < 1 day, and psycopg sends its days and µs
+            pa.array(
+                [
+                    (0, int(d), int(us) * 1000)
+                    for d, us in zip(
+                        rng.integers(-1000, 1000, n),
+                        rng.integers(0, 86_400_000_000, n),
+                        strict=True,
+                    )
+                ],
+                pa.month_day_nano_interval(),
+            ),
+            lambda v: dt.timedelta(days=v.days, microseconds=v.nanoseconds // 1000),
+        ),
+        (
+            "jsonb",
+            pa.array([f'{{"k": {int(v)}, "s": "x{int(v)}"}}' for v in rng.integers(0, 1000, n)]),
+            lambda s: Jsonb(json.loads(s)),
+        ),
+        (
+            "int4[]",
+            pa.array(
+                [[int(x) for x in rng.integers(0, 100, int(k))] for k in lengths],
+                pa.list_(pa.int32()),
+            ),
+            None,
+        ),
+        (
+            "text[]",
+            pa.array(
+                [[f"e{int(x)}" for x in rng.integers(0, 100, int(k))] for k in lengths],
+                pa.list_(pa.string()),
+            ),
+            None,
+        ),
+    ]
+    columns = [(t, nulls_in(v), f) for t, v, f in columns]
+    names = [f"c{i}" for i in range(len(columns))]
+    ddl = ", ".join(
+        f"{c} {types.PgType.parse(t).sql}" for c, (t, _, _) in zip(names, columns, strict=True)
+    )
+    conn.execute(f"CREATE TABLE ours (id int4, {ddl})")
+    conn.execute(f"CREATE TABLE theirs (id int4, {ddl})")
+
+    stream = copy_format.encode(
+        [types.encode("int4", np.arange(n, dtype=np.int32))]
+        + [types.encode(t, v) for t, v, _ in columns]
+    )
+    _copy_binary(conn, "ours", ["id", *names], stream)
+
+    python = [
+        [None if x is None or f is None else f(x) for x in v.to_pylist()] if f else v.to_pylist()
+        for _, v, f in columns
+    ]
+    query = sql.SQL("COPY theirs (id, {}) FROM STDIN WITH (FORMAT binary)").format(
+        sql.SQL(", ").join(map(sql.Identifier, names))
+    )
+    with conn.cursor().copy(query) as copy:
+        copy.set_types(["int4", *[t for t, _, _ in columns]])
+        for i in range(n):
+            copy.write_row([i, *[col[i] for col in python]])
+
+    select = f"SELECT id, {', '.join(f'{c}::text' for c in names)} FROM {{}} ORDER BY id"
+    ours = conn.execute(select.format("ours")).fetchall()
+    theirs = conn.execute(select.format("theirs")).fetchall()
+    assert len(ours) == n
+    for a, b in zip(ours, theirs, strict=True):
+        assert a == b
