@@ -59,7 +59,8 @@ def _ticks(values: Values, pgtype: PgType, *, kinds: str) -> tuple[npt.NDArray[n
     if values.dtype.kind not in kinds:
         raise wrong_input(pgtype, values, "numpy " + _EXPECT[kinds])
     unit, count = np.datetime_data(values.dtype)
-    if unit in ("Y", "M"):  # calendar units have no fixed length: let numpy place them
+    if unit in ("Y", "M") and values.dtype.kind == "M":
+        # Calendar units have no fixed length: numpy places them on their first day.
         values = values.astype(values.dtype.str[:3] + "[D]")
         unit, count = "D", 1
     if unit not in _USECS and unit not in _FINER:
@@ -147,9 +148,19 @@ def encode_interval(pgtype: PgType, values: Values, nulls: Bools | None) -> Text
         rows[:, :8] = big_endian(parts["nanos"] // 1_000, ">i8")
         rows[:, 8:12] = big_endian(parts["days"], ">i4")
         rows[:, 12:] = big_endian(parts["months"], ">i4")
+    elif isinstance(values, np.ndarray) and values.dtype.kind == "m" and _calendar(values):
+        unit, count = np.datetime_data(values.dtype)
+        months = values.view(np.int64) * (count * (12 if unit == "Y" else 1))
+        why = "interval out of range (int32 months)"
+        reject((months < -(2**31)) | (months >= 2**31), nulls, lambda row: why)
+        rows[:, 12:] = big_endian(months, ">i4")  # months stay months: '1 mon', not 30 days
     else:
         ticks, unit = _ticks(values, pgtype, kinds="m")
         why = "interval out of range (int64 microseconds)"
         usecs = _usecs(ticks, unit, lo=-(2**63), end=2**63 - 1, nulls=nulls, why=why)
         rows[:, :8] = big_endian(usecs, ">i8")
     return fixed(rows, nulls)
+
+
+def _calendar(values: npt.NDArray[np.timedelta64]) -> bool:
+    return np.datetime_data(values.dtype)[0] in ("Y", "M")

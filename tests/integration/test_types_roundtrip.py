@@ -203,6 +203,7 @@ CASES = [
         "interval", pa.array([90_061_000_000, -1], pa.duration("us")), ["25:01:01", "-0.000001 sec"]
     ),
     Case("interval", np.array([3, "NaT"], "timedelta64[h]"), ["03:00:00", None]),
+    Case("interval", np.array([1, 14, -1], "timedelta64[M]"), ["1 mon", "1 year 2 mons", "-1 mon"]),
     Case(
         "json",
         pa.array(['{"b": 1, "a": [1, 2]}', None, '"x"']),

@@ -146,3 +146,16 @@ def test_a_datetime64_without_unit_is_a_parameter_error() -> None:
 
     with pytest.raises(ParameterError, match="with a unit"):
         encode("timestamp", np.array(["NaT"], "datetime64"))
+
+
+def test_numpy_months_and_years_are_the_intervals_months() -> None:
+    assert fields(encode("interval", np.array([1, -2, "NaT"], "timedelta64[M]"))) == [
+        bytes(8) + i4(0) + i4(1),
+        bytes(8) + i4(0) + i4(-2),
+        None,
+    ]
+    assert fields(encode("interval", np.array([2], "timedelta64[Y]"))) == [
+        bytes(8) + i4(0) + i4(24)
+    ]
+    with pytest.raises(ValueRejected, match="int32 months"):
+        encode("interval", np.array([2**31], "timedelta64[M]"))

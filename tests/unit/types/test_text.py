@@ -95,3 +95,14 @@ def test_one_large_value_costs_its_size_not_the_chunk_times_it() -> None:
     stream = copy_format.encode([column])
     # header 19 + per row 2 (field count) + 4 (length) + value, trailer 2
     assert len(stream) == 19 + n * 6 + 1_000_000 + (n - 1) + 2
+
+
+def test_character_counts_match_python_on_random_unicode() -> None:
+    from pgbulk.types._wire import binary_parts
+    from pgbulk.types.text import char_lengths
+
+    rng = np.random.default_rng(9)
+    alphabet = ["a", "é", "ж", "€", "😀", " ", "\t"]
+    strings = ["".join(rng.choice(alphabet, int(k))) for k in rng.integers(0, 12, 2_000)]
+    offsets, data = binary_parts(pa.array(strings).slice(7))
+    assert char_lengths(offsets, data).tolist() == [len(s) for s in strings[7:]]
