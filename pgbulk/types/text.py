@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pgbulk.copy_format import Packed
+from pgbulk.errors import ValueRejected
 from pgbulk.types._wire import (
     I64,
     U8,
@@ -98,11 +99,56 @@ def _check_length(pgtype: PgType, offsets: I64, data: U8, nulls: Bools | None) -
     reject(bad, nulls, lambda row: f"value too long for {pgtype.sql} ({chars[row]} characters)")
 
 
+def _bytes_input(values: Values) -> bool:
+    """Bytes that claim no encoding (Arrow strings are UTF-8 by Arrow's own contract)."""
+    if isinstance(values, pa.Array):
+        t = values.type
+        return bool(
+            pa.types.is_binary(t)
+            or pa.types.is_large_binary(t)
+            or pa.types.is_binary_view(t)
+            or pa.types.is_fixed_size_binary(t)
+        )
+    return values.dtype.kind == "S"
+
+
+def _check_utf8(pgtype: PgType, offsets: I64, data: U8, nulls: Bools | None) -> None:
+    """Text must be valid UTF-8 (the server's encoding here). Arrow validates the whole
+    array in C++; only when it fails are halves validated, to name the first bad row."""
+    n = len(offsets) - 1
+    validity = None if nulls is None else pa.py_buffer(np.packbits(~nulls, bitorder="little"))
+    rebased = np.ascontiguousarray(offsets - offsets[0], dtype=np.int64)
+    used = data[int(offsets[0]) : int(offsets[-1])]
+    text = pa.Array.from_buffers(
+        pa.large_string(), n, [validity, pa.py_buffer(rebased), pa.py_buffer(used)]
+    )
+    if _valid(text):
+        return
+    lo, hi = 0, n  # the first bad row is in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _valid(text.slice(lo, mid - lo)):
+            lo = mid
+        else:
+            hi = mid
+    raise ValueRejected(f"{pgtype.sql} must be valid UTF-8; this value is not", row=lo)
+
+
+def _valid(text: pa.Array) -> bool:
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def encode_text(pgtype: PgType, values: Values, nulls: Bools | None) -> Packed:
     if pgtype.name in ("json", "jsonb") and isinstance(values, pa.Array) and is_nested(values.type):
         values = to_json(values)
     offsets, data = packed_bytes(pgtype, values, text=True)
     _check_no_nul(pgtype, offsets, data, nulls)
+    if _bytes_input(values):
+        _check_utf8(pgtype, offsets, data, nulls)
     if pgtype.name in ("varchar", "bpchar") and pgtype.modifiers:
         _check_length(pgtype, offsets, data, nulls)
     if pgtype.name == "jsonb":

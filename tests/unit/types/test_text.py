@@ -106,3 +106,22 @@ def test_character_counts_match_python_on_random_unicode() -> None:
     strings = ["".join(rng.choice(alphabet, int(k))) for k in rng.integers(0, 12, 2_000)]
     offsets, data = binary_parts(pa.array(strings).slice(7))
     assert char_lengths(offsets, data).tolist() == [len(s) for s in strings[7:]]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([b"ok", b"fine", "żółw".encode(), b"\xff\xfe", b"\xc3"]),
+        pa.array([b"ok", None, b"x", b"\xe2\x82", b"ok"], pa.binary()),
+    ],
+)
+def test_bytes_into_text_must_be_utf8_and_the_first_bad_row_is_named(values: object) -> None:
+    with pytest.raises(ValueRejected, match="valid UTF-8") as e:
+        encode("text", values)
+    assert e.value.row == 3
+
+
+def test_invalid_bytes_under_a_null_are_not_checked() -> None:
+    values = pa.array([b"ok", b"\xff"], pa.binary())
+    assert fields(encode("text", values, nulls=np.array([False, True]))) == [b"ok", None]
+    assert fields(encode("bytea", values)) == [b"ok", b"\xff"]
