@@ -136,6 +136,9 @@ def _text_matrix(offsets: npt.NDArray[np.int64], data: U8, nulls: Bools | None) 
     """(n, 36) bytes of strings that must all be 36 bytes long."""
     lengths = np.diff(offsets)
     reject(lengths != 36, nulls, lambda row: f"a uuid has 36 characters, not {lengths[row]}")
+    first = int(offsets[0])
+    if bool((lengths == 36).all()):  # the buffer is the matrix, NULLs included
+        return data[first : first + 36 * len(lengths)].reshape(-1, 36)
     starts = np.where(lengths == 36, offsets[:-1], 0)  # a NULL's bytes are whatever is there
     if len(data) < 36:
         data = np.concatenate([data, np.zeros(36, np.uint8)])

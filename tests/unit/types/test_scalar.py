@@ -163,3 +163,9 @@ def test_fixed_width_columns_are_text_matrices_without_copies() -> None:
 def test_inputs_a_type_cannot_take_are_parameter_errors(pgtype: str, values: object) -> None:
     with pytest.raises(ParameterError, match="cannot be encoded"):
         encode(pgtype, values)
+
+
+def test_uuid_text_with_nulls_of_other_lengths_keeps_rows_aligned() -> None:
+    values = pa.array(["", str(U), "x" * 72, str(U)])
+    nulls = np.array([True, False, True, False])
+    assert fields(encode("uuid", values, nulls=nulls)) == [None, U.bytes, None, U.bytes]
