@@ -4,7 +4,9 @@ Text is built straight from the generator's character matrices: an Arrow string 
 is an offsets buffer and a values buffer, so the offsets are the running sum of the
 text lengths and the values are the characters packed row after row. There is no
 Python loop per value. UUIDs are their canonical lower-case text, what PostgreSQL
-prints and what BigQuery, DuckDB and pandas read as a string.
+prints and what BigQuery, DuckDB and pandas read as a string. Columns generated as
+numpy arrays (numbers, times) become Arrow arrays of the type layer's mapping
+(:func:`pgbulk.types.arrow_type`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from pgbulk import types
 from pgbulk.chunks import Chunk, Frame
 from pgbulk.errors import PgbulkError
 from pgbulk.generate import Text
@@ -29,11 +32,19 @@ def schema(table: Table) -> pa.Schema:
     return pa.schema([_field(c) for c in table.columns])
 
 
+_AS_TEXT = ("uuid", "text", "varchar", "bpchar")
+
+
 def _field(column: Column) -> pa.Field:
-    if column.type.name not in ("uuid", "text", "varchar", "bpchar") or column.type.array:
-        raise PgbulkError(f"the Parquet export cannot write {column.type.sql} columns yet")
+    if column.type.name in _AS_TEXT and not column.type.array:
+        kind = pa.string()
+    else:
+        try:
+            kind = types.arrow_type(column.type)
+        except PgbulkError as e:
+            raise PgbulkError(f"the export cannot write column {column.name}: {e}") from None
     return pa.field(
-        column.name, pa.string(), nullable=column.nullable, metadata={PG_TYPE: column.type.sql}
+        column.name, kind, nullable=column.nullable, metadata={PG_TYPE: column.type.sql}
     )
 
 
@@ -57,6 +68,9 @@ def string_array(text: Text) -> pa.StringArray:
 
 
 def _column_array(frame: Frame, column: Column) -> pa.Array:
+    values = frame.values(column.name)
+    if isinstance(values, np.ndarray):
+        return types.to_arrow(column.type, values)
     return string_array(frame.text(column.name))
 
 

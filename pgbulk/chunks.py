@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pgbulk import copy_format
+from pgbulk import copy_format, types
 from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.generate import (
     U64,
@@ -33,7 +33,7 @@ from pgbulk.generate import (
     uuid_text,
 )
 from pgbulk.generators import FromParent, Key, Stream, default_key
-from pgbulk.model import Dataset, PerParent, Table
+from pgbulk.model import Column, Dataset, PerParent, Table
 from pgbulk.plan import Plan, Unit
 
 #: A column's values as generators make them: a numpy array, text, or text in parts.
@@ -186,9 +186,13 @@ class Frame:
         return self.slots().astype(np.int64)
 
     # ------------------------------------------------------------------ encoding
-    def copy_columns(self) -> list[copy_format.Column]:
-        """The table's columns, in model order, as the COPY encoder takes them."""
-        return [_for_copy(self.values(c.name)) for c in self.table.columns]
+    def copy_columns(self, *, canonical: bool = False) -> list[copy_format.Column]:
+        """The table's columns, in model order, as the COPY encoder takes them.
+
+        ``canonical``: each field exactly as the server's send function returns it once
+        stored (what the fingerprint hashes), rather than the cheapest equal form.
+        """
+        return [_for_copy(self.values(c.name), c, canonical) for c in self.table.columns]
 
 
 class Chunk:
@@ -269,9 +273,12 @@ def positions_within(counts: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int
     return np.arange(total, dtype=np.int64) - starts
 
 
-def _for_copy(values: Values) -> copy_format.Column:
+def _for_copy(values: Values, column: Column, canonical: bool = False) -> copy_format.Column:
+    """Generated text goes to the wire as it is (its bytes are the send format of text and
+    of uuid); arrays of numbers, times and the like through the type layer."""
     if isinstance(values, np.ndarray):
-        raise PgbulkError("numeric columns are encoded by the type layer")  # pragma: no cover
+        encode = types.encode_canonical if canonical else types.encode
+        return encode(column.type, values)
     return values
 
 

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from pgbulk import arrow
 from pgbulk.chunks import Rows
-from pgbulk.datasets import choose, from_definition
+from pgbulk.datasets import choose
 from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.errors import ExportFailed, ParameterError, PgbulkError, TargetNotEmpty
 from pgbulk.estimate import estimate
@@ -208,7 +208,7 @@ def _write_all(out: Path, rows: Rows, workers: int) -> Iterator[ChunkWritten]:
         for index in range(rows.chunks):
             yield write_chunk(out, rows, index)
         return
-    args = (str(out), dict(rows.dataset.definition), rows.seed, rows.scale)
+    args = (str(out), rows.dataset, rows.seed, rows.scale)
     pool = ProcessPoolExecutor(
         workers, mp_context=mp.get_context("spawn"), initializer=_init_worker
     )
@@ -240,9 +240,9 @@ def _incomplete_on_error(out: Path) -> Iterator[None]:
 
 
 def _write_chunk_in_worker(
-    out: str, definition: dict[str, Any], seed: int, scale: int, index: int
+    out: str, dataset: Dataset, seed: int, scale: int, index: int
 ) -> ChunkWritten:
-    return write_chunk(Path(out), Rows(from_definition(definition), scale, seed=seed), index)
+    return write_chunk(Path(out), Rows(dataset, scale, seed=seed), index)
 
 
 def _init_worker() -> None:

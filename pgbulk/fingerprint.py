@@ -31,7 +31,6 @@ from psycopg import sql
 from pgbulk import copy_format, ledger, md5
 from pgbulk import dsn as dsns
 from pgbulk.chunks import Chunk, Rows
-from pgbulk.datasets import from_definition
 from pgbulk.errors import PgbulkError
 from pgbulk.generate import U64
 from pgbulk.model import Dataset
@@ -183,7 +182,7 @@ def label_column(dataset: Dataset, table: str) -> str | None:
 
 def chunk_row_hashes(chunk: Chunk, table: str) -> U64:
     """The hash of each row of ``table`` in the unit, as the server computes it (unsigned)."""
-    columns = chunk.frame(table).copy_columns()
+    columns = chunk.frame(table).copy_columns(canonical=True)
     stream = np.frombuffer(copy_format.encode(columns), dtype=np.uint8)
     widths = copy_format.tuple_widths(columns)
     starts = len(copy_format.HEADER) + np.cumsum(widths) - widths
@@ -209,8 +208,7 @@ def of_dataset(rows: Rows, *, processes: int | None = None) -> Fingerprint:
 
 
 def _map_chunks(rows: Rows, processes: int) -> Iterator[dict[str, tuple[int, int]]]:
-    definition = dict(rows.dataset.definition)
-    args = [(definition, rows.seed, rows.scale, c) for c in range(rows.chunks)]
+    args = [(rows.dataset, rows.seed, rows.scale, c) for c in range(rows.chunks)]
     if processes <= 1:
         yield from (_chunk_sums_of(rows.chunk(c)) for c in range(rows.chunks))
         return
@@ -219,10 +217,8 @@ def _map_chunks(rows: Rows, processes: int) -> Iterator[dict[str, tuple[int, int
         yield from pool.map(_chunk_sums, *zip(*args, strict=True))
 
 
-def _chunk_sums(
-    definition: dict[str, Any], seed: int, scale: int, index: int
-) -> dict[str, tuple[int, int]]:
-    return _chunk_sums_of(Rows(from_definition(definition), scale, seed=seed).chunk(index))
+def _chunk_sums(dataset: Dataset, seed: int, scale: int, index: int) -> dict[str, tuple[int, int]]:
+    return _chunk_sums_of(Rows(dataset, scale, seed=seed).chunk(index))
 
 
 def _chunk_sums_of(chunk: Chunk) -> dict[str, tuple[int, int]]:

@@ -156,7 +156,7 @@ class Table:
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise ParameterError(f"table {self.name}", dupes, "has duplicate column names")
         keyed = [
-            ("primary key", self.primary_key),
+            *([("primary key", self.primary_key)] if self.primary_key else []),
             *(("unique", u.columns) for u in self.unique),
             *(("foreign key", f.columns) for f in self.foreign_keys),
             *(("index", i.columns) for i in self.indexes),

@@ -25,7 +25,7 @@ from psycopg import sql
 from pgbulk import __version__, ddl, fingerprint, ledger
 from pgbulk import dsn as dsns
 from pgbulk.chunks import Rows
-from pgbulk.errors import PgbulkError, VerificationFailed
+from pgbulk.errors import DatasetMismatch, PgbulkError, VerificationFailed
 from pgbulk.fingerprint import Fingerprint
 from pgbulk.model import Dataset, PerParent, Table
 from pgbulk.target import DEFAULT_DATA_DIR, resolve_target
@@ -108,8 +108,12 @@ def verify(
     *,
     data_dir: str | Path = DEFAULT_DATA_DIR,
     pg_bin: str | Path | None = None,
+    dataset: Dataset | None = None,
 ) -> VerifyReport:
     """Verify the dataset loaded in ``schema_name``. Raises PgbulkError if none is recorded.
+
+    ``dataset``: the model of a dataset pgbulk does not know by name (one built in Python);
+    its definition must be the one the ledger recorded.
 
     ``dsn=None`` (and no PGBULK_DSN / DATABASE_URL / PG* variables) uses the embedded
     server in ``data_dir``, as :func:`pgbulk.load.load` does.
@@ -128,7 +132,12 @@ def verify(
         report = VerifyReport(
             dsns.redact(target), schema_name, f"{record.describe()} ({record.state})"
         )
-        rows = Rows(record.dataset(), record.scale, seed=record.seed)
+        if dataset is not None and dict(dataset.definition) != record.definition:
+            raise DatasetMismatch(
+                f"schema {schema_name} holds another dataset ({record.describe()}) than the "
+                f"one given ({dataset.name})"
+            )
+        rows = Rows(dataset or record.dataset(), record.scale, seed=record.seed)
         with ThreadPoolExecutor(1) as pool:
             expected = pool.submit(_generate, rows, report.seconds)
             _run_checks(conn, schema_name, record, rows, expected, report)

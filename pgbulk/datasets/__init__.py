@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pgbulk.errors import ParameterError
+from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.model import Dataset
 
 if TYPE_CHECKING:
@@ -19,7 +19,10 @@ def from_definition(definition: Mapping[str, Any]) -> Dataset:
         from pgbulk.datasets.contacts import ContactsSpec, dataset
 
         return dataset(ContactsSpec.from_dict(dict(definition)))
-    raise ParameterError("dataset", name, "is not a dataset this version of pgbulk knows")
+    raise PgbulkError(
+        f"the recorded dataset {name!r} is not one pgbulk knows by name (it was built in "
+        "Python): give it to the library call (dataset=...), or name the tables"
+    )
 
 
 def choose(

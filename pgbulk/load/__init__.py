@@ -120,7 +120,7 @@ def load(
         job = Job(
             dsn=target.dsn,
             schema=schema_name,
-            definition=dict(dataset.definition),
+            dataset=dataset,
             seed=rows.seed,
             scale=scale,
             tables=dataset.table_names,
@@ -152,6 +152,7 @@ def load(
                 maintenance_work_mem=maintenance_work_mem,
                 progress=progress,
                 report=report,
+                dataset=dataset,
             )
         else:
             report.state = "loaded"

@@ -11,10 +11,11 @@ import time
 
 from pgbulk import constraints, ddl, ledger
 from pgbulk import dsn as dsns
-from pgbulk.errors import LoadFailed, LoadInterrupted, PgbulkError
+from pgbulk.errors import DatasetMismatch, LoadFailed, LoadInterrupted, PgbulkError
 from pgbulk.estimate import expected_rows
 from pgbulk.load.report import LoadReport
 from pgbulk.load.signals import interrupt_on_signals
+from pgbulk.model import Dataset
 from pgbulk.progress import Progress
 
 
@@ -26,8 +27,12 @@ def finalize(
     maintenance_work_mem: str | None = "1GB",
     progress: Progress | None = None,
     report: LoadReport | None = None,
+    dataset: Dataset | None = None,
 ) -> LoadReport | None:
     """Build the constraints, indexes and statistics once every unit is loaded.
+
+    ``dataset``: the model, for one pgbulk does not know by name (built in Python);
+    by default the one the ledger records.
 
     Safe to call from several processes: one builds while the others wait for it (a
     shard returns at once instead). A finalize that was stopped or killed is taken over
@@ -57,7 +62,13 @@ def finalize(
                 "load the missing ones first (pgbulk load ... --if-exists resume)"
             )
         ledger.set_state(guard, schema_name, "finalizing")
-        dataset = record.dataset()
+        if dataset is None:
+            dataset = record.dataset()
+        elif dict(dataset.definition) != record.definition:
+            raise DatasetMismatch(
+                f"schema {schema_name} holds another dataset ({record.describe()}) than the "
+                f"one given ({dataset.name})"
+            )
 
         settings = {"synchronous_commit": "off"}
         if maintenance_work_mem:

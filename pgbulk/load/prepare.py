@@ -13,6 +13,7 @@ from pgbulk import ddl, ledger
 from pgbulk.errors import DatasetMismatch, PgbulkError, TargetNotEmpty
 from pgbulk.model import Dataset
 from pgbulk.plan import Shard
+from pgbulk.types import catalog
 
 IfExists = str  # "fail" | "replace" | "resume" (checked by the caller)
 
@@ -77,6 +78,7 @@ def prepare(
                 "resume with the recorded options (pgbulk resume), or --if-exists replace to start over"
             )
         refuse_triggers(conn, schema, dataset)
+        check_types(conn, schema, dataset)
         if record.state == "loading" and record.pgbulk_version != version():
             # Another version may generate other rows for the same options: the units
             # still to load would not belong with those already loaded.
@@ -102,8 +104,15 @@ def prepare(
     conn.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema)))
     for table in dataset.tables:
         conn.execute(ddl.create_table(table))
+    check_types(conn, schema, dataset)  # a domain or an event trigger could have changed them
     ledger.register(conn, schema, dataset, seed, scale, chunks, version())
     return None
+
+
+def check_types(conn: psycopg.Connection, schema: str, dataset: Dataset) -> None:
+    """Before the first COPY: every column has the model's type (one line per mismatch)."""
+    for table in dataset.tables:
+        catalog.check_columns(conn, schema, table.name, [(c.name, c.type) for c in table.columns])
 
 
 def _check_privileges(conn: psycopg.Connection, schema: str) -> None:

@@ -26,6 +26,7 @@ from pgbulk.load import worker
 from pgbulk.load.messages import Done, Failed, Loaded, Retry, Skipped
 from pgbulk.load.report import LoadReport
 from pgbulk.load.signals import sigint_blocked, stop_on_signals
+from pgbulk.model import Dataset
 from pgbulk.progress import Progress
 
 log = logging.getLogger("pgbulk")
@@ -37,7 +38,7 @@ class Job:
 
     dsn: str
     schema: str
-    definition: dict[str, Any]
+    dataset: Dataset  # pickled to the workers: any dataset, not only those known by name
     seed: int
     scale: int
     tables: tuple[str, ...]
@@ -88,7 +89,7 @@ def run_workers(job: Job, progress: Progress, report: LoadReport) -> None:
     config = worker.WorkerConfig(
         dsn=job.dsn,
         target_schema=job.schema,
-        definition=job.definition,
+        dataset=job.dataset,
         seed=job.seed,
         scale=job.scale,
     )

@@ -38,9 +38,9 @@ import psycopg
 from pgbulk import ddl, ledger
 from pgbulk.allocator import keep_freed_memory
 from pgbulk.chunks import Rows
-from pgbulk.datasets import from_definition
 from pgbulk.errors import PgbulkError
 from pgbulk.load.messages import Done, Failed, Loaded, Message, Retry, Skipped
+from pgbulk.model import Dataset
 
 # Session settings for loading connections: a chunk is in the ledger only once it is
 # committed, so a commit need not wait for its WAL flush (a crash loses only chunks
@@ -52,7 +52,7 @@ LOAD_SETTINGS = {"synchronous_commit": "off"}
 class WorkerConfig:
     dsn: str
     target_schema: str
-    definition: dict[str, Any]  # the dataset's, as the ledger records it
+    dataset: Dataset  # plain frozen data: pickled to the worker process
     seed: int
     scale: int
     max_retries: int = 6
@@ -172,7 +172,7 @@ class _Loader:
         self.config = config
         self.events = events
         self.stop = stop
-        dataset = from_definition(config.definition)
+        dataset = config.dataset
         self.rows = Rows(dataset, config.scale, seed=config.seed)
         self.conn: psycopg.Connection | None = None
         self.traffic = TableTraffic(dataset.table_names, traffic)

@@ -9,7 +9,16 @@ reads a target table's column types. See docs/types.md.
 from __future__ import annotations
 
 from pgbulk.types.arrow_map import arrow_type, pg_type_for_arrow, to_arrow
-from pgbulk.types.encode import ENCODERS, encode
+from pgbulk.types.encode import ENCODERS, encode, encode_canonical
 from pgbulk.types.pgtype import BASES, PgType
 
-__all__ = ["BASES", "ENCODERS", "PgType", "arrow_type", "encode", "pg_type_for_arrow", "to_arrow"]
+__all__ = [
+    "BASES",
+    "ENCODERS",
+    "PgType",
+    "arrow_type",
+    "encode",
+    "encode_canonical",
+    "pg_type_for_arrow",
+    "to_arrow",
+]

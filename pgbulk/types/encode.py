@@ -61,7 +61,17 @@ def encode(
     return _encode(t, values, nulls)
 
 
-def _encode(t: PgType, values: Any, nulls: Bools | None) -> Column:
+def encode_canonical(
+    pgtype: PgType | str, values: object, *, nulls: npt.NDArray[np.bool_] | None = None
+) -> Column:
+    """As :func:`encode`, but byte for byte what the server's send function returns for
+    the stored values (``encode`` may send an equal value in a cheaper form: numeric with
+    its zero digits). The fingerprint hashes these bytes on both sides."""
+    t = PgType.parse(pgtype) if isinstance(pgtype, str) else pgtype
+    return _encode(t, values, nulls, canonical=True)
+
+
+def _encode(t: PgType, values: Any, nulls: Bools | None, *, canonical: bool = False) -> Column:
     arr = plain(values)
     if isinstance(arr, pa.Array) and pa.types.is_null(arr.type):
         # Arrow's type of a column with no value at all: NULL rows of any PostgreSQL type.
@@ -69,5 +79,11 @@ def _encode(t: PgType, values: Any, nulls: Bools | None) -> Column:
         return Packed(np.zeros(n + 1, np.int64), np.zeros(0, np.uint8), np.ones(n, bool))
     mask = null_mask(arr, nulls)
     if t.array:
-        return encode_array(t, arr, mask, _encode)
+        return encode_array(t, arr, mask, _canonical_encode if canonical else _encode)
+    if canonical and t.name == "numeric":
+        return numeric.encode_numeric_canonical(t, arr, mask)
     return ENCODERS[t.name](t, arr, mask)
+
+
+def _canonical_encode(t: PgType, values: Any, nulls: Bools | None) -> Column:
+    return _encode(t, values, nulls, canonical=True)

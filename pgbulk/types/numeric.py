@@ -42,7 +42,18 @@ POS, NEG, NAN, PINF, NINF = 0x0000, 0x4000, 0xC000, 0xD000, 0xF000
 _MASK32 = np.uint64(0xFFFFFFFF)
 
 
-def encode_numeric(pgtype: PgType, values: Values, nulls: Bools | None) -> Text | Packed:
+def encode_numeric_canonical(pgtype: PgType, values: Values, nulls: Bools | None) -> Text | Packed:
+    """The bytes ``numeric_send`` gives back for these values (no zero digits kept).
+
+    What the fingerprint hashes: the server hashes its own send output, so the generator
+    side must produce the same bytes, not merely the same stored value.
+    """
+    return encode_numeric(pgtype, values, nulls, shortest=True)
+
+
+def encode_numeric(
+    pgtype: PgType, values: Values, nulls: Bools | None, *, shortest: bool = False
+) -> Text | Packed:
     special = np.zeros(len(values), dtype=np.uint16)  # NaN / ±Infinity sign codes, else 0
     lift = 0  # integers are sent with the column's scale: 5 -> 5.00 in numeric(12, 2)
     limbs: Limbs | None = None
@@ -60,6 +71,8 @@ def encode_numeric(pgtype: PgType, values: Values, nulls: Bools | None) -> Text 
         negative, magnitude = _magnitude(ints)
         _check_precision(pgtype, lambda b: _at_least_u64(magnitude, b), scale + lift, skip, lift)
         digits, frac = _digits_small(magnitude, scale, lift)
+        if shortest:
+            return _layout(digits, frac, negative, scale + lift, special, nulls)
         return _fixed_layout(digits, frac, negative, scale + lift, special, nulls)
     else:
         if limbs is None:
@@ -354,4 +367,4 @@ def _layout(
     return pack_rows(rows, keep, nulls)
 
 
-__all__ = ["encode_numeric"]
+__all__ = ["encode_numeric", "encode_numeric_canonical"]

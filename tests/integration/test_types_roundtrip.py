@@ -537,3 +537,43 @@ def test_random_columns_match_psycopgs_own_binary_copy(conn: psycopg.Connection[
     assert len(ours) == n
     for a, b in zip(ours, theirs, strict=True):
         assert a == b
+
+
+@pytest.mark.parametrize(
+    ("pgtype", "values"),
+    [
+        ("numeric(12,2)", np.array([0.0, 1.0, -1.5, 1234567.89, 0.01, 100.0, -0.0])),
+        ("numeric(10,0)", np.array([0, 10_000, -7, 99_990_000], dtype=np.int64)),
+        ("numeric(20,4)", np.array([0, 5, -123456789, 10**15], dtype=np.int64)),
+        ("int4[]", pa.array([[1, None, 3], [], None])),
+    ],
+)
+def test_canonical_fields_are_what_the_server_sends_back(
+    conn: psycopg.Connection[Any], pgtype: str, values: Any
+) -> None:
+    """The fingerprint hashes these bytes on both sides: they must be the send function's."""
+    t = types.PgType.parse(pgtype)
+    conn.execute(sql.SQL("CREATE TABLE canon (v {})").format(sql.SQL(t.sql)))
+    with conn.cursor().copy("COPY canon (v) FROM STDIN (FORMAT binary)") as copy:
+        copy.write(bytes(copy_format.encode([types.encode(t, values)])))
+    # In insertion order: a fresh heap is read back in the order COPY wrote it.
+    server = [
+        None if v is None else bytes(v)
+        for (v,) in conn.execute(
+            sql.SQL("SELECT {}(v) FROM canon").format(sql.SQL(_send(t)))
+        ).fetchall()
+    ]
+    assert len(server) == len(values)
+    column = types.encode_canonical(t, values)
+    ours = [row for (row,) in _fields(copy_format.encode([column]))]
+    assert ours == server
+
+
+def _send(t: types.PgType) -> str:
+    return "array_send" if t.array else f"{t.name}_send"
+
+
+def _fields(stream: memoryview) -> list[tuple[bytes | None, ...]]:
+    from tests.copy_stream import decode_stream
+
+    return decode_stream(bytes(stream))

@@ -1,0 +1,184 @@
+"""The dataset model: what it refuses, and what is derived from it (DDL, steps, units, estimates)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from pgbulk import ddl
+from pgbulk.chunks import Rows
+from pgbulk.datasets import choose
+from pgbulk.datasets.contacts import ContactsSpec
+from pgbulk.datasets.contacts import dataset as contacts
+from pgbulk.errors import ParameterError, PgbulkError
+from pgbulk.estimate import estimate, expected_rows
+from pgbulk.generators import Template, ZipfCount
+from pgbulk.model import Column, Dataset, Fixed, ForeignKey, PerParent, PerScale, Table
+from pgbulk.plan import Plan
+from pgbulk.types import PgType
+from tests import shop
+
+TEXT = PgType.parse("text")
+
+
+def _table(name: str, *columns: str, **more: object) -> Table:
+    return Table(name, tuple(Column(c, TEXT, Template("x")) for c in columns), PerScale(), **more)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Column("1st", TEXT), "column name"),
+        (lambda: Column("a" * 64, TEXT), "column name"),
+        (lambda: Column("a", "text"), "must be a PgType"),  # type: ignore[arg-type]
+        (lambda: _table("t"), "needs at least one column"),
+        (lambda: _table("t", "a", "a"), "duplicate column names"),
+        (lambda: _table("t", "a", primary_key=("b",)), "must name columns of the table"),
+        (lambda: ForeignKey(("a",), "t", on_delete="explode"), "on_delete"),
+        (
+            lambda: Dataset("d", (_table("t", "a"),), scale_table="u", chunk_rows=10),
+            "must be one of t",
+        ),
+        (
+            lambda: Dataset("d", (_table("t", "a"), _table("t", "b")), "t", 10),
+            "duplicate table names",
+        ),
+        (
+            lambda: Dataset(
+                "d",
+                (
+                    Table("c", (Column("a", TEXT),), PerParent("p", ZipfCount())),
+                    _table("p", "a"),
+                ),
+                "p",
+                10,
+            ),
+            "must come before it",
+        ),
+        (
+            lambda: Dataset(
+                "d", (_table("t", "a", foreign_keys=(ForeignKey(("a",), "nope"),)),), "t", 10
+            ),
+            "must reference a table of the dataset",
+        ),
+        (lambda: Dataset("d", (_table("t", "a"),), "t", 0), "chunk_rows"),
+        (
+            lambda: Dataset("d", (Table("t", (Column("a", TEXT),), Fixed(3)),), "t", 10),
+            "counted PerScale",
+        ),
+    ],
+)
+def test_the_model_refuses_what_postgresql_or_the_loader_could_not_do(
+    build: object, message: str
+) -> None:
+    with pytest.raises(ParameterError, match=message):
+        build()  # type: ignore[operator]
+
+
+def test_contacts_ddl_is_the_original_schema() -> None:
+    users, emails, _ = contacts().tables
+    assert ddl.create_table(users).as_string(None) == (
+        'CREATE TABLE "users" ("id" uuid NOT NULL DEFAULT gen_random_uuid(), '
+        '"name" text NOT NULL) WITH (autovacuum_enabled = false)'
+    )
+    assert ddl.copy_statement("s", emails).as_string(None) == (
+        'COPY "s"."emails" ("id", "user_id", "email") FROM STDIN (FORMAT binary)'
+    )
+    assert ddl.drop_order(contacts()) == ("phone_numbers", "emails", "users")
+    names = {(e.name, e.kind) for e in ddl.expected(contacts())}
+    assert names == {
+        ("users_pkey", "p"),
+        ("emails_pkey", "p"),
+        ("emails_email_key", "u"),
+        ("emails_user_id_fkey", "f"),
+        ("emails_user_id_idx", "i"),
+        ("phone_numbers_pkey", "p"),
+        ("phone_numbers_phone_number_key", "u"),
+        ("phone_numbers_user_id_fkey", "f"),
+        ("phone_numbers_user_id_idx", "i"),
+    }
+
+
+def test_post_load_steps_wait_for_the_keys_they_need() -> None:
+    steps = {s.name: s for s in ddl.post_load(contacts(), expected_rows(contacts(), 1_000))}
+    assert set(steps) >= {e.name for e in ddl.expected(contacts())}
+    # A foreign key is added NOT VALID once the referenced key exists, then validated.
+    for fk in ("emails_user_id_fkey", "phone_numbers_user_id_fkey"):
+        assert steps[fk].after == ("users_pkey",)
+        assert set(steps[fk].tables) == {fk.split("_user_id")[0], "users"}
+        assert steps[f"validate {fk}"].after == (fk,)
+        assert "NOT VALID" in str(steps[fk].statements)
+    assert all(s.cost > 0 for s in steps.values())
+    # The widest keys on the most rows cost most: UNIQUE(email) before users' key.
+    assert steps["emails_email_key"].cost > steps["users_pkey"].cost
+
+
+def test_units_cover_every_top_level_row_once() -> None:
+    plan = Plan(shop.dataset(chunk_rows=500), 1_201)
+    units = list(plan)
+    assert [(u.table, u.first_row, u.rows) for u in units] == [
+        ("stores", 0, 7),
+        ("customers", 0, 500),
+        ("customers", 500, 500),
+        ("customers", 1_000, 201),
+    ]
+    assert [u.number for u in units] == list(range(len(units)))
+
+
+def test_a_chunk_holds_a_unit_and_the_rows_made_under_it() -> None:
+    rows = Rows(shop.dataset(chunk_rows=500), 1_201, seed=1)
+    first, second = rows.chunk(0), rows.chunk(1)
+    assert [t.name for t in first.tables] == ["stores"]
+    assert [t.name for t in second.tables] == ["customers", "orders"]
+    assert second.rows("stores") == 0
+    counts = second.frame("orders").counts
+    assert counts is not None and second.rows("orders") == int(counts.sum())
+    assert counts.min() >= 1 and counts.max() <= 4
+
+
+def test_a_dataset_pickles_to_an_equal_one_with_the_same_rows() -> None:
+    dataset = shop.dataset()
+    again = pickle.loads(pickle.dumps(dataset))
+    assert again == dataset
+    a, b = Rows(dataset, 900, seed=2).chunk(1), Rows(again, 900, seed=2).chunk(1)
+    assert bytes(a.copy_buffer("orders")) == bytes(b.copy_buffer("orders"))
+
+
+def test_expected_rows_follow_the_laws_means() -> None:
+    rows = expected_rows(contacts(), 10_000)
+    mean = ZipfCount(1.2, 5).mean
+    assert rows == pytest.approx({"users": 1e4, "emails": 1e4 * mean, "phone_numbers": 1e4 * mean})
+    assert expected_rows(shop.dataset(), 10)["stores"] == 7
+
+
+def test_the_estimate_of_contacts_is_near_the_measured_size() -> None:
+    # Measured on PostgreSQL 18 (docs/architecture.md): 8.95 GiB for 10M users, v4.
+    size = estimate(Rows(contacts(), 10_000_000)).bytes / 2**30
+    assert 8.5 < size < 9.4
+    # More rows, more bytes; v7 ids are as wide as v4 ones.
+    v7 = estimate(Rows(contacts(ContactsSpec(uuid_version=7)), 10_000_000)).bytes / 2**30
+    assert v7 == pytest.approx(size, rel=0.02)
+
+
+def test_choose_names_the_shorthand_that_was_wrong() -> None:
+    with pytest.raises(ParameterError, match="users=0"):
+        choose(None, None, 0, None)
+    with pytest.raises(ParameterError, match="scale=0"):
+        choose(None, 0, None, None)
+    with pytest.raises(ParameterError, match="give one of them"):
+        choose(None, 5, 5, None)
+    with pytest.raises(ParameterError, match="give dataset or spec"):
+        choose(contacts(), 5, None, ContactsSpec())
+    assert choose(shop.dataset(), 9, None, None)[1] == 9
+
+
+def test_a_generator_made_from_itself_is_named() -> None:
+    looped = Table(
+        "t",
+        (Column("a", TEXT, Template("{b}")), Column("b", TEXT, Template("{a}"))),
+        PerScale(),
+    )
+    rows = Rows(Dataset("d", (looped,), "t", 10), 3)
+    with pytest.raises(PgbulkError, match="columns made from each other: a -> b -> a"):
+        rows.chunk(0).copy_buffer("t")
