@@ -1,9 +1,12 @@
 """Run the post-load steps over several connections, respecting order and locks.
 
 Steps form a small graph (a foreign key needs the referenced primary key). Each
-connection thread takes the costliest step whose prerequisites are done and whose
-tables no other running step holds. Steps already present in the catalog (an earlier
-finalize that was interrupted) are skipped, so finalizing twice is harmless.
+connection thread takes, among the steps whose prerequisites are done and whose tables
+no other running step holds, the one with the longest chain of work still hanging on
+it: its own cost plus that of the longest path of steps that wait for it (list
+scheduling by critical path, so a cheap key that two validations wait for goes early).
+Steps already present in the catalog (an earlier finalize that was interrupted) are
+skipped, so finalizing twice is harmless.
 """
 
 from __future__ import annotations
@@ -38,11 +41,28 @@ def existing(conn: psycopg.Connection, schema: str) -> set[str]:
     return found
 
 
+def critical_path(steps: Iterable[Step]) -> dict[str, float]:
+    """Each step's cost plus the costliest chain of steps that wait for it."""
+    steps = list(steps)
+    waiting = {s.name: [w for w in steps if s.name in w.after] for s in steps}
+    rank: dict[str, float] = {}
+
+    def of(step: Step) -> float:
+        if step.name not in rank:
+            rank[step.name] = step.cost + max((of(w) for w in waiting[step.name]), default=0.0)
+        return rank[step.name]
+
+    for s in steps:
+        of(s)
+    return rank
+
+
 class _Board:
     """Shared state of the scheduler, guarded by one condition variable."""
 
     def __init__(self, steps: Iterable[Step], done: set[str]) -> None:
         self.pending = [s for s in steps if s.name not in done]
+        self.rank = critical_path(self.pending)
         self.done = set(done)
         self.busy: set[str] = set()
         self.error: BaseException | None = None
@@ -59,7 +79,7 @@ class _Board:
                     if all(a in self.done for a in s.after) and not self.busy.intersection(s.tables)
                 ]
                 if ready:
-                    step = max(ready, key=lambda s: s.cost)
+                    step = max(ready, key=lambda s: self.rank[s.name])
                     self.pending.remove(step)
                     self.busy.update(step.tables)
                     return step

@@ -23,13 +23,15 @@ import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from pgbulk.generate import Text, concat, put_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: "PGCOPY\n\377\r\n\0", then flags (no OIDs) and header-extension length, both int32 0.
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -229,6 +231,11 @@ def _encode_packed(columns: Sequence[Column]) -> memoryview:
     run, value, run, value, ... in C++ (2 GB/s here, against 0.1 GB/s for the same
     interleaving done with numpy index arrays), and its values buffer is the stream.
     """
+    # pyarrow here, not at the top: a load whose values are all fixed-width text never
+    # needs it, and it costs each worker process 35 MB.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     counts = {_rows_of(c) for c in columns}
     n = max(counts)
     if counts - {1, n} or any(isinstance(c, Packed) and len(c) != n for c in columns):
@@ -248,14 +255,12 @@ def _encode_packed(columns: Sequence[Column]) -> memoryview:
         run = []
     if run:
         pieces.append(_binary(_fixed_rows(run, n)))
-    body = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, _EMPTY)
+    empty = pa.scalar(b"", pa.large_binary())
+    body = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, empty)
     data = body.buffers()[2]
     offsets = np.frombuffer(body.buffers()[1], dtype=np.int64, count=n + 1, offset=8 * body.offset)
     content = memoryview(data)[int(offsets[0]) : int(offsets[-1])] if n else b""
     return memoryview(b"".join((HEADER, content, TRAILER)))
-
-
-_EMPTY = pa.scalar(b"", pa.large_binary())
 
 
 def _fixed_rows(parts: list[Text | bytes], n: int) -> npt.NDArray[np.uint8]:
@@ -277,6 +282,8 @@ def _fixed_rows(parts: list[Text | bytes], n: int) -> npt.NDArray[np.uint8]:
 
 def _binary(rows: npt.NDArray[np.uint8]) -> pa.Array:
     """A matrix as an Arrow large_binary array of its rows, without copying it."""
+    import pyarrow as pa
+
     n, width = rows.shape
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
     return pa.Array.from_buffers(
@@ -286,6 +293,8 @@ def _binary(rows: npt.NDArray[np.uint8]) -> pa.Array:
 
 def _binary_values(p: Packed) -> pa.Array:
     """Packed values as Arrow large_binary (no copy); a NULL's bytes, if any, are dropped."""
+    import pyarrow as pa
+
     offsets, data = p.offsets, p.data
     if p.nulls is not None and bool((np.diff(offsets)[p.nulls] > 0).any()):
         keep = np.repeat(~p.nulls, np.diff(offsets))

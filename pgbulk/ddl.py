@@ -10,7 +10,7 @@ dependency graph that :mod:`pgbulk.constraints` schedules over several connectio
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -118,12 +118,22 @@ def expected(dataset: Dataset) -> list[Expected]:
     return found
 
 
-def post_load(dataset: Dataset, rows: dict[str, float]) -> tuple[Step, ...]:
-    """The statements that finish a load, from the model; ``rows`` (estimated) sets their costs."""
-    return tuple(_steps(dataset, rows))
+Widths = Mapping[str, Mapping[str, float]]  # table -> column -> mean bytes of a value
 
 
-def _steps(dataset: Dataset, rows: dict[str, float]) -> Iterator[Step]:
+def post_load(
+    dataset: Dataset, rows: dict[str, float], widths: Widths | None = None
+) -> tuple[Step, ...]:
+    """The statements that finish a load, from the model.
+
+    ``rows`` (estimated) and ``widths`` (mean bytes per value, measured on a sample; text
+    keys are taken as 32 bytes without them) set each step's cost: its expected seconds
+    on one core, which is how the scheduler orders the ready steps.
+    """
+    return tuple(_steps(dataset, rows, widths or {}))
+
+
+def _steps(dataset: Dataset, rows: dict[str, float], widths: Widths) -> Iterator[Step]:
     for t in dataset.tables:
         n = rows.get(t.name, 0.0)
         ident = sql.Identifier(t.name)
@@ -136,7 +146,7 @@ def _steps(dataset: Dataset, rows: dict[str, float]) -> Iterator[Step]:
                     ),
                 ),
                 (t.name,),
-                cost=_build_cost(t, t.primary_key, n),
+                cost=_build_cost(t, t.primary_key, n, widths),
             )
         for u in t.unique:
             name = t.unique_name(u)
@@ -148,7 +158,7 @@ def _steps(dataset: Dataset, rows: dict[str, float]) -> Iterator[Step]:
                     ),
                 ),
                 (t.name,),
-                cost=_build_cost(t, u.columns, n),
+                cost=_build_cost(t, u.columns, n, widths),
             )
         for i in t.indexes:
             name = t.index_name(i)
@@ -161,7 +171,7 @@ def _steps(dataset: Dataset, rows: dict[str, float]) -> Iterator[Step]:
                     ),
                 ),
                 (t.name,),
-                cost=_build_cost(t, i.columns, n),
+                cost=_build_cost(t, i.columns, n, widths),
             )
         for f in t.foreign_keys:
             yield from _foreign_key(dataset, t, f, n, rows.get(f.table, 0.0))
@@ -210,20 +220,25 @@ def _foreign_key(
         ),
         (t.name,),
         after=(name,),
-        # A hash anti-join: every child row against a hash of the parents.
-        cost=(child_rows + 0.5 * parent_rows) * 1e-6,
+        # A hash anti-join: every child row against a hash of the parents (10M contacts:
+        # 12.5 s for 20M emails against 10M users).
+        cost=(child_rows + 0.5 * parent_rows) * 5e-7,
     )
 
 
-def _build_cost(table: Table, columns: tuple[str, ...], rows: float) -> float:
-    """An index build sorts ``rows`` keys: n log n comparisons, dearer for wider keys."""
-    width = sum(_key_bytes(table, c) for c in columns)
-    return rows * math.log2(max(rows, 2.0)) * (8 + width) / 8 * 1e-7
+def _build_cost(table: Table, columns: tuple[str, ...], rows: float, widths: Widths) -> float:
+    """Seconds to sort ``rows`` keys and write the index: n log n comparisons, each dearer
+    for a wider key. Calibrated on 10M contacts on one core here: users' uuid primary key
+    7.6 s; on 20M rows, UNIQUE(email) 1.9x and UNIQUE(phone_number) 1.4x the uuid key."""
+    factor = sum(_key_factor(table, c, widths.get(table.name, {})) for c in columns)
+    return rows * math.log2(max(rows, 2.0)) * 3.3e-8 * factor
 
 
-def _key_bytes(table: Table, column: str) -> int:
+def _key_factor(table: Table, column: str, widths: Mapping[str, float]) -> float:
     kind = table.column(column).type
-    return kind.width or 32  # text keys: a typical width; they also compare dearer
+    if kind.width is not None and not kind.array:
+        return (8 + kind.width) / 24  # a uuid: 1
+    return 1 + widths.get(column, 32.0) / 57  # text compares byte by byte, with a header
 
 
 def analyze(dataset: Dataset) -> tuple[Step, ...]:

@@ -89,6 +89,14 @@ def estimate(rows: Rows) -> Estimate:
     return Estimate(tuple(out))
 
 
+def mean_widths(rows: Rows) -> dict[str, dict[str, float]]:
+    """Mean bytes of each column's values, measured on the first unit with rows of it."""
+    return {
+        t.name: {c: float(w.mean()) for c, w in _column_widths(t, _sample(rows, t)).items()}
+        for t in rows.dataset.tables
+    }
+
+
 def expected_rows(dataset: Dataset, scale: int) -> dict[str, float]:
     counts: dict[str, float] = {}
     for t in dataset.tables:

@@ -11,8 +11,9 @@ import time
 
 from pgbulk import constraints, ddl, ledger
 from pgbulk import dsn as dsns
+from pgbulk.chunks import Rows
 from pgbulk.errors import DatasetMismatch, LoadFailed, LoadInterrupted, PgbulkError
-from pgbulk.estimate import expected_rows
+from pgbulk.estimate import expected_rows, mean_widths
 from pgbulk.load.report import LoadReport
 from pgbulk.load.signals import interrupt_on_signals
 from pgbulk.model import Dataset
@@ -79,7 +80,8 @@ def finalize(
             # with them 86.8 s, and one connection with them 106.7 s.
             settings["max_parallel_maintenance_workers"] = "0"
         received: list[int] = []
-        steps = ddl.post_load(dataset, expected_rows(dataset, record.scale))
+        sample = Rows(dataset, record.scale, seed=record.seed)
+        steps = ddl.post_load(dataset, expected_rows(dataset, record.scale), mean_widths(sample))
         try:
             with interrupt_on_signals(received):
                 started = time.perf_counter()

@@ -182,3 +182,17 @@ def test_a_generator_made_from_itself_is_named() -> None:
     rows = Rows(Dataset("d", (looped,), "t", 10), 3)
     with pytest.raises(PgbulkError, match="columns made from each other: a -> b -> a"):
         rows.chunk(0).copy_buffer("t")
+
+
+def test_the_scheduler_ranks_a_step_by_the_work_that_waits_for_it() -> None:
+    from pgbulk.constraints import critical_path
+
+    steps = ddl.post_load(contacts(), expected_rows(contacts(), 10_000_000))
+    rank = critical_path(steps)
+    cost = {s.name: s.cost for s in steps}
+    # users' key is cheap, but both foreign keys and their validations wait for it.
+    assert rank["users_pkey"] == pytest.approx(
+        cost["users_pkey"] + cost["emails_user_id_fkey"] + cost["validate emails_user_id_fkey"]
+    )
+    assert rank["users_pkey"] > cost["emails_pkey"] > cost["users_pkey"]
+    assert rank["emails_email_key"] == cost["emails_email_key"]  # nothing waits for it
