@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pgbulk import copy_format, types
-from pgbulk.errors import ParameterError, PgbulkError
+from pgbulk.errors import ParameterError, PgbulkError, ValueRejected
 from pgbulk.generate import (
     U64,
     Text,
@@ -192,7 +192,15 @@ class Frame:
         ``canonical``: each field exactly as the server's send function returns it once
         stored (what the fingerprint hashes), rather than the cheapest equal form.
         """
-        return [_for_copy(self.values(c.name), c, canonical) for c in self.table.columns]
+        columns = []
+        for c in self.table.columns:
+            try:
+                columns.append(_for_copy(self.values(c.name), c, canonical))
+            except ValueRejected as e:  # the encoder knows the row in this frame only
+                raise e.at(
+                    table=self.table.name, column=c.name, first_row=self.first_row or 0
+                ) from None
+        return columns
 
 
 class Chunk:

@@ -122,3 +122,31 @@ def dataset(chunk_rows: int = 500) -> Dataset:
         chunk_rows=chunk_rows,
         definition={"dataset": "shop", "chunk_rows": chunk_rows},
     )
+
+
+@dataclass(frozen=True)
+class Spike(Generator):
+    """The row number, except ``value`` at row ``at``: a value the column's type may refuse."""
+
+    kind = "test-spike"
+    at: int
+    value: int
+
+    def generate(self, frame: Frame, column: Column) -> Values:
+        out = frame.row_numbers().copy()
+        out[out == self.at] = self.value
+        return out
+
+
+def spiked(at: int, value: int, chunk_rows: int = 500) -> Dataset:
+    """One table ``gauges`` with an int2 column that holds ``value`` at row ``at``."""
+    gauges = Table(
+        "gauges",
+        (
+            Column("id", PgType.parse("int8"), Sequence()),
+            Column("level", PgType.parse("int2"), Spike(at, value)),
+        ),
+        PerScale(),
+        primary_key=("id",),
+    )
+    return Dataset("gauges", (gauges,), "gauges", chunk_rows, {"dataset": "gauges"})

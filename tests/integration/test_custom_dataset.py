@@ -114,3 +114,19 @@ def test_a_custom_dataset_exports_with_arrow_types(tmp_path: Path) -> None:
         for c in Rows(dataset, SCALE, seed=3)
         if c.rows("customers")
     )
+
+
+def test_a_value_the_type_refuses_names_table_column_and_row(db18_dsn: str) -> None:
+    dataset = shop.spiked(at=1_234, value=70_000)
+    with pytest.raises(PgbulkError) as info:
+        load(db18_dsn, dataset=dataset, scale=2_000, seed=1, workers=2)
+    assert "gauges.level: row 1,234: 70000 is out of range for smallint" in str(info.value)
+    # Nothing of the refused unit reached the table; the others committed with their
+    # ledger rows, so a resume after fixing the generator loads only what is missing.
+    with psycopg.connect(db18_dsn) as conn:
+        ids = conn.execute(
+            "SELECT min(id), max(id), count(*) FROM gauges WHERE id BETWEEN 1001 AND 1500"
+        )
+        assert ids.fetchone() == (None, None, 0)
+        chunks = {c for (c,) in conn.execute("SELECT chunk FROM pgbulk.chunks")}
+        assert 2 not in chunks
