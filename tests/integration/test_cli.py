@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -118,12 +120,16 @@ def test_wrong_password_is_a_clear_error_without_the_password(pg18: Server, db18
 
 
 @pytest.mark.parametrize("pg_bin", [None, "/usr/lib/postgresql/15/bin"])
-def test_server_lifecycle(tmp_path: Path, pg_bin: str | None) -> None:
+def test_server_lifecycle(pg_bin: str | None) -> None:
     if pg_bin and not Path(pg_bin, "postgres").exists():
         from tests.conftest import skip_or_fail
 
         skip_or_fail(f"PostgreSQL 15 binaries not found in {pg_bin}")
-    extra = ["--data-dir", str(tmp_path / "srv")] + (["--pg-bin", pg_bin] if pg_bin else [])
+    # Not under pytest's tmp_path: run as root, the server runs as another user who must
+    # reach its directory, and any other pytest session of root makes pytest's root
+    # private again.
+    home = Path(tempfile.mkdtemp(prefix="pgbulk-cli-test-"))
+    extra = ["--data-dir", str(home / "srv")] + (["--pg-bin", pg_bin] if pg_bin else [])
     try:
         started = pgbulk("server", "start", *extra)
         assert started.returncode == 0, started.stderr
@@ -144,5 +150,8 @@ def test_server_lifecycle(tmp_path: Path, pg_bin: str | None) -> None:
         assert json.loads(loaded.stdout)["rows"]["users"] == 200
     finally:
         stopped = pgbulk("server", "stop", *extra)
-    assert stopped.returncode == 0
-    assert json.loads(pgbulk("server", "status", "--json", *extra).stdout)["running"] is False
+    try:
+        assert stopped.returncode == 0
+        assert json.loads(pgbulk("server", "status", "--json", *extra).stdout)["running"] is False
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
