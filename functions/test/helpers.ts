@@ -45,10 +45,13 @@ export interface HttpResponse {
 
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; chunked?: boolean } = {},
 ): Promise<HttpResponse> {
+  const headers = { ...(options.headers ?? {}) };
+  // As the relay and Hasura send it: with a content-length (unless testing chunked bodies).
+  if (options.body !== undefined && !options.chunked) headers['content-length'] = String(Buffer.byteLength(options.body));
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'POST', headers: options.headers ?? {} }, (res) => {
+    const req = http.request(url, { method: options.method ?? 'POST', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
