@@ -12,7 +12,9 @@ import click
 from pgbulk import dsn as dsns
 from pgbulk import events
 from pgbulk.cli.options import dsn_option, schema_option, server_options
-from pgbulk.events.relay import MAX_BATCH, MAX_CONCURRENCY, Relay
+from pgbulk.events import outbox
+from pgbulk.events.idtoken import GoogleIdTokens, audience_for, is_google_url
+from pgbulk.events.relay import MAX_BATCH, MAX_CONCURRENCY, MAX_PER_REQUEST, Relay
 from pgbulk.events.signing import DEFAULT_SECRET_ENV
 from pgbulk.load import embedded_dsn
 
@@ -78,9 +80,17 @@ def status_command(
     dsn: str | None, schema_name: str, as_json: bool, data_dir: str, pg_bin: str | None
 ) -> None:
     """Show whether capture is installed and the events by state, with why any were parked."""
-    st = events.status(_target(dsn, data_dir, pg_bin), schema_name)
+    target = _target(dsn, data_dir, pg_bin)
+    st = events.status(target, schema_name)
+    with dsns.connect(target, autocommit=True) as conn:
+        blocked = outbox.blocked(conn)
     if not as_json:
         click.echo(st.summary())
+        for b in blocked:
+            click.echo(
+                f"  blocked: {b.reason} since {b.since:%Y-%m-%d %H:%M:%S %Z} "
+                f"(relay to {b.url}: {b.last_error}); nothing is parked, the events wait"
+            )
         return
     click.echo(
         json.dumps(
@@ -94,6 +104,15 @@ def status_command(
                 "parked": st.parked,
                 "oldest_pending": st.oldest_pending.isoformat() if st.oldest_pending else None,
                 "parked_errors": [{"error": e, "count": n} for e, n in st.parked_errors],
+                "blocked": [
+                    {
+                        "reason": b.reason,
+                        "since": b.since.isoformat(),
+                        "url": b.url,
+                        "last_error": b.last_error,
+                    }
+                    for b in blocked
+                ],
             }
         )
     )
@@ -151,16 +170,40 @@ def purge_command(
     "--batch",
     "batch_size",
     type=click.IntRange(1, MAX_BATCH),
+    default=1000,
+    show_default=True,
+    help="Events leased per pass.",
+)
+@click.option(
+    "--per-request",
+    type=click.IntRange(1, MAX_PER_REQUEST),
     default=100,
     show_default=True,
-    help="Events claimed per transaction.",
+    help="Events per HTTP request (the function publishes them as one batch).",
+)
+@click.option(
+    "--google-auth/--no-google-auth",
+    default=None,
+    help="Send a Google ID token (metadata server or Application Default Credentials) "
+    "[default: on for *.run.app and *.cloudfunctions.net URLs].",
+)
+@click.option(
+    "--audience",
+    help="The ID token's audience [default: the URL without query].",
+)
+@click.option(
+    "--retention",
+    default="7 days",
+    show_default=True,
+    metavar="INTERVAL",
+    help="Delete delivered events older than this PostgreSQL interval ('off': keep them).",
 )
 @click.option(
     "--concurrency",
     type=click.IntRange(1, MAX_CONCURRENCY),
     default=8,
     show_default=True,
-    help="Requests in flight, for different rows (a row's events always go one at a time).",
+    help="Requests in flight, for different rows (a row's events always go in one lane).",
 )
 @click.option("--once", is_flag=True, help="Deliver what is pending, then exit.")
 @click.option(
@@ -197,6 +240,10 @@ def relay_command(
     secret_env: str | None,
     secret_file: str | None,
     batch_size: int,
+    per_request: int,
+    google_auth: bool | None,
+    audience: str | None,
+    retention: str,
     concurrency: int,
     once: bool,
     max_attempts: int,
@@ -209,18 +256,25 @@ def relay_command(
     """Deliver the outbox to the events function: signed, in order per row, at least once.
 
     The secret is read from an environment variable or a file, never from the command
-    line. SIGTERM or SIGINT finishes the request in flight and exits.
+    line. A 401 or 403 parks nothing: the relay waits until the cause is fixed (`pgbulk
+    events status` shows it). SIGTERM or SIGINT finishes the requests in flight and exits.
     """
     if secret_env and secret_file:
         raise click.UsageError("give --secret-env or --secret-file, not both")
     secret = events.read_secret(env_name=secret_env, file=secret_file)
     if verbose:
         logging.getLogger("pgbulk.events").setLevel(logging.INFO)
+    if audience and google_auth is False:
+        raise click.UsageError("--audience only applies with Google ID tokens")
+    use_tokens = (is_google_url(url) or bool(audience)) if google_auth is None else google_auth
     relay = Relay(
         _target(dsn, data_dir, pg_bin),
         url,
         secret,
         batch_size=batch_size,
+        per_request=per_request,
+        id_tokens=GoogleIdTokens(audience or audience_for(url)) if use_tokens else None,
+        retention=None if retention.lower() == "off" else retention,
         concurrency=concurrency,
         max_attempts=max_attempts,
         timeout=timeout,
