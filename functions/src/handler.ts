@@ -52,10 +52,10 @@ export function createEventsHandler(deps: HandlerDeps): HttpFunction {
   const now = deps.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   const log = deps.log ?? defaultLog;
 
-  // Validate and publish a batch: every valid event is handed to the publisher at
-  // once, in request order, so those of one row (one ordering key) are published in
-  // that order (the client keeps per-key order, and stops a key after a failure, so
-  // no later event of a row can be stored ahead of an earlier one that failed).
+  // Validate and publish a batch: the valid events go to Pub/Sub in one Publish
+  // request, in request order, so those of one row (one ordering key) are stored in
+  // that order; it succeeds or fails as a whole, so no later event of a row can be
+  // stored while an earlier one is refused.
   async function publishAll(
     config: EventsConfig,
     items: unknown[],
@@ -82,29 +82,32 @@ export function createEventsHandler(deps: HandlerDeps): HttpFunction {
     }
     if (pending.length === 0) return results;
     const publisher = deps.getPublisher(config.publishTimeoutMs);
-    const settled = await Promise.allSettled(pending.map((p) => publisher.publish(config.topic, p.message)));
-    settled.forEach((outcome, i) => {
-      const p = pending[i]!;
-      const result = results[p.index]!;
-      if (outcome.status === 'fulfilled') {
-        result.status = 200;
-        result.messageId = outcome.value;
-        log({
-          severity: 'INFO',
-          message: 'published',
-          event_id: result.eventId ?? undefined,
-          table: p.table,
-          operation: p.op,
-          message_id: outcome.value,
-          scheme,
-        });
-      } else {
-        const reason: unknown = outcome.reason;
-        const detail = reason instanceof Error ? reason.message : String(reason);
+    let ids: string[];
+    try {
+      ids = await publisher.publishAll(config.topic, pending.map((p) => p.message));
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      for (const p of pending) {
+        const result = results[p.index]!;
         log({ severity: 'ERROR', message: 'publish failed', detail, event_id: result.eventId ?? undefined });
         // 503: not stored; the sender retries it (and the rest of its row) later.
         result.error = 'publish failed';
       }
+      return results;
+    }
+    pending.forEach((p, i) => {
+      const result = results[p.index]!;
+      result.status = 200;
+      result.messageId = ids[i]!;
+      log({
+        severity: 'INFO',
+        message: 'published',
+        event_id: result.eventId ?? undefined,
+        table: p.table,
+        operation: p.op,
+        message_id: ids[i],
+        scheme,
+      });
     });
     return results;
   }

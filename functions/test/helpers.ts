@@ -133,6 +133,13 @@ export class FakePublisher implements EventPublisher {
     this.n += 1;
     return `fake-${this.n}`;
   }
+
+  async publishAll(topic: string, messages: OutgoingMessage[]): Promise<string[]> {
+    if (this.failWith !== null) throw this.failWith;
+    const ids: string[] = [];
+    for (const m of messages) ids.push(await this.publish(topic, m));
+    return ids;
+  }
 }
 
 // ---------------------------------------------------------------- schema contract

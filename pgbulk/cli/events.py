@@ -170,14 +170,14 @@ def purge_command(
     "--batch",
     "batch_size",
     type=click.IntRange(1, MAX_BATCH),
-    default=1000,
+    default=2000,
     show_default=True,
     help="Events leased per pass.",
 )
 @click.option(
     "--per-request",
     type=click.IntRange(1, MAX_PER_REQUEST),
-    default=100,
+    default=250,
     show_default=True,
     help="Events per HTTP request (the function publishes them as one batch).",
 )
