@@ -13,11 +13,7 @@ The HMAC signature stays: the token proves who calls, the signature what was sen
 
 from __future__ import annotations
 
-import http.client
 import threading
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,41 +42,6 @@ class TokenError(EventsError):
     """No ID token could be had (no metadata server, no credentials, a refused refresh)."""
 
 
-class _Response:
-    """google-auth's transport response, from the standard library."""
-
-    def __init__(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.data = data
-
-
-class _Request:
-    """google-auth's transport request (``google.auth.transport.Request``) on urllib:
-    no ``requests`` dependency for the few calls to the metadata server or the token
-    endpoint."""
-
-    def __call__(
-        self,
-        url: str,
-        method: str = "GET",
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> _Response:
-        from google.auth import exceptions
-
-        request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
-        try:
-            with urllib.request.urlopen(request, timeout=timeout or 30) as r:
-                return _Response(r.status, dict(r.headers.items()), r.read())
-        except urllib.error.HTTPError as e:
-            return _Response(e.code, dict(e.headers.items()), e.read())
-        except (OSError, http.client.HTTPException) as e:
-            raise exceptions.TransportError(f"{type(e).__name__}: {e}") from None  # type: ignore[no-untyped-call]
-
-
 class GoogleIdTokens:
     """``Authorization`` header values for one audience, refreshed before expiry.
     Thread-safe: the relay's senders share one instance."""
@@ -89,7 +50,7 @@ class GoogleIdTokens:
         self.audience = audience
         self._lock = threading.Lock()
         self._credentials: Any = None
-        self._request = _Request()
+        self._request: Any = None
         self.fetched = 0  # tokens obtained so far (for tests and logs)
 
     def __repr__(self) -> str:
@@ -97,10 +58,13 @@ class GoogleIdTokens:
 
     def authorization(self) -> str:
         from google.auth import exceptions
+        from google.auth.transport.requests import Request
         from google.oauth2 import id_token
 
         with self._lock:
             try:
+                if self._request is None:
+                    self._request = Request()
                 if self._credentials is None:
                     self._credentials = id_token.fetch_id_token_credentials(  # type: ignore[no-untyped-call]
                         self.audience, request=self._request
