@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -13,6 +14,7 @@ from pgbulk import dsn as dsns
 from pgbulk import events
 from pgbulk.cli.options import dsn_option, schema_option, server_options
 from pgbulk.events import outbox
+from pgbulk.events.health import HealthServer
 from pgbulk.events.idtoken import GoogleIdTokens, audience_for, is_google_url
 from pgbulk.events.relay import MAX_BATCH, MAX_CONCURRENCY, MAX_PER_REQUEST, Relay
 from pgbulk.events.signing import DEFAULT_SECRET_ENV
@@ -228,6 +230,18 @@ def purge_command(
     help="Seconds between looks at the outbox when no notification came.",
 )
 @click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    envvar="PGBULK_RELAY_HEALTH_PORT",
+    help="Serve GET /healthz on this port (Cloud Run's probes) [default: none].",
+)
+@click.option(
+    "--health-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address for --health-port (0.0.0.0 in a container).",
+)
+@click.option(
     "--verbose",
     "-v",
     is_flag=True,
@@ -249,6 +263,8 @@ def relay_command(
     max_attempts: int,
     timeout: float,
     poll_interval: float,
+    health_port: int | None,
+    health_host: str,
     verbose: bool,
     data_dir: str,
     pg_bin: str | None,
@@ -286,7 +302,12 @@ def relay_command(
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        report = relay.run(once=once)
+        with contextlib.ExitStack() as stack:
+            if health_port is not None:
+                stack.enter_context(
+                    HealthServer(health_host, health_port, lambda: not relay.stopped)
+                )
+            report = relay.run(once=once)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
