@@ -99,15 +99,21 @@ export function createEventsHandler(deps: HandlerDeps): HttpFunction {
       const result = results[p.index]!;
       result.status = 200;
       result.messageId = ids[i]!;
-      log({
-        severity: 'INFO',
-        message: 'published',
-        event_id: result.eventId ?? undefined,
-        table: p.table,
-        operation: p.op,
-        message_id: ids[i],
-        scheme,
-      });
+    });
+    // One line per request, not per event: at thousands of events per second a line
+    // each would cost more than the publishing (and the logging bill). A single event
+    // (Hasura) is logged with its ids as before.
+    const first = pending[0]!;
+    log({
+      severity: 'INFO',
+      message: 'published',
+      events: pending.length,
+      event_id: pending.length === 1 ? (results[first.index]!.eventId ?? undefined) : undefined,
+      first_event_id: pending.length > 1 ? (results[first.index]!.eventId ?? undefined) : undefined,
+      table: pending.length === 1 ? first.table : undefined,
+      operation: pending.length === 1 ? first.op : undefined,
+      message_id: ids[0],
+      scheme,
     });
     return results;
   }
