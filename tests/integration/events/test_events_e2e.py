@@ -440,3 +440,31 @@ def test_rotating_the_secret_loses_no_event(captured: str, chain: Chain) -> None
     assert events.status(captured).parked == 0  # refused, not parked
     assert change_and_relay(new) == 2  # the one refused, then the new one
     assert len(chain.pubsub.pull_until(chain.subscription, 4)) == 4
+
+
+def test_an_oversized_event_is_parked_with_413_and_the_rest_goes_on(
+    captured: str, chain: Chain
+) -> None:
+    with psycopg.connect(captured) as conn:
+        conn.execute("UPDATE users SET name = repeat('x', 1100000) WHERE name = 'User 1'")
+        conn.execute("UPDATE users SET name = 'small' WHERE name = 'User 2'")
+    # max_attempts bounds the test: a transport error instead of the 413 would be
+    # retried and end as "gave up after 3 attempts", not as the answer below.
+    report = Relay(
+        captured, chain.function.url, Secret(chain.secret.encode()), max_attempts=3, backoff=FAST
+    ).run(once=True)
+    assert (report.delivered, report.parked) == (1, 1)
+    big = next(r for r in _outbox_errors(captured) if r[0] == "parked")
+    assert big[1] == 'HTTP 413: {"error":"body larger than 1048576 bytes"}'
+    [message] = chain.pubsub.pull_until(chain.subscription, 1)
+    assert json.loads(message.data["new"])["name"] == "small"
+
+
+def _outbox_errors(dsn: str) -> list[tuple[str, str | None]]:
+    with psycopg.connect(dsn) as conn:
+        return [
+            (state, error)
+            for state, error in conn.execute(
+                "SELECT state, last_error FROM pgbulk.outbox ORDER BY id"
+            ).fetchall()
+        ]
