@@ -1,7 +1,7 @@
 """Change events per second through the whole chain, with real parts only.
 
-    python -m benchmarks.events_chain --events 5000 [--concurrency 8] [--relays 1] [--batch 100]
-                                     [--dsn DSN] [--json]
+    python -m benchmarks.events_chain --events 5000 [--concurrency 8] [--relays 1] [--batch 2000]
+                                     [--per-request 250] [--dsn DSN] [--json]
 
 PostgreSQL (the embedded server in a temporary directory, or ``--dsn``) with the
 capture triggers -> ``pgbulk relay`` -> the events function (Node.js, 127.0.0.1) ->
@@ -52,10 +52,17 @@ def _timed_update(dsn: str, suffix: str) -> float:
 
 
 def _relay_all(
-    dsn: str, url: str, relays: int, batch: int, concurrency: int
+    dsn: str, url: str, relays: int, batch: int, concurrency: int, per_request: int
 ) -> tuple[float, list[RelayReport]]:
     runners = [
-        Relay(dsn, url, Secret(SECRET.encode()), batch_size=batch, concurrency=concurrency)
+        Relay(
+            dsn,
+            url,
+            Secret(SECRET.encode()),
+            batch_size=batch,
+            concurrency=concurrency,
+            per_request=per_request,
+        )
         for _ in range(relays)
     ]
     reports: list[RelayReport] = []
@@ -76,13 +83,20 @@ def _cpu_seconds() -> float:
 
 
 def run(
-    server: BenchServer, n_events: int, relays: int, batch: int, concurrency: int, logs: Path
+    server: BenchServer,
+    n_events: int,
+    relays: int,
+    batch: int,
+    concurrency: int,
+    logs: Path,
+    per_request: int = 250,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "events": n_events,
         "relays": relays,
         "concurrency": concurrency,
         "batch": batch,
+        "per_request": per_request,
         "server": server.version,
         "machine": machine(),
     }
@@ -103,12 +117,14 @@ def run(
             # Warm-up: the function creates its Pub/Sub client on the first publish.
             with psycopg.connect(dsn) as conn:
                 conn.execute("UPDATE users SET name = name WHERE name LIKE 'User 1.'")
-            _relay_all(dsn, function.url, 1, batch, 1)
+            _relay_all(dsn, function.url, 1, batch, 1, per_request)
             emulator.pull_until("bench-events-sub", 1)
 
             captured = _timed_update(dsn, "!")
             cpu = _cpu_seconds()
-            seconds, reports = _relay_all(dsn, function.url, relays, batch, concurrency)
+            seconds, reports = _relay_all(
+                dsn, function.url, relays, batch, concurrency, per_request
+            )
             cpu = _cpu_seconds() - cpu
             delivered = sum(r.delivered for r in reports)
             messages = emulator.pull_until("bench-events-sub", n_events, timeout=120)
@@ -123,6 +139,7 @@ def run(
         "events_per_second": delivered / seconds,
         "relay_cpu_seconds": cpu,
         "failed_attempts": sum(r.failed_attempts for r in reports),
+        "requests": sum(r.requests for r in reports),
         "parked": status.parked,
         "pending": status.pending,
     }
@@ -138,7 +155,8 @@ def summary(r: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"events chain: {r['events']:,} events, {r['relays']} relay(s) x {r['concurrency']} "
-            f"requests in flight, batch {r['batch']}, "
+            f"requests in flight, batch {r['batch']}, {r.get('per_request', 1)} events per "
+            "request, "
             f"PostgreSQL {r['server']}",
             f"  capture   UPDATE of {r['events']:,} rows: {c['update_seconds_without']:.3f} s "
             f"without triggers, {c['update_seconds_with']:.3f} s with",
@@ -157,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=parse_count, default=5_000)
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight per relay")
     parser.add_argument("--relays", type=int, default=1, help="relays sharing the outbox")
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=2000, help="events leased per pass")
+    parser.add_argument("--per-request", type=int, default=250, help="events per HTTP request")
     parser.add_argument("--dsn", help="a server to use instead of a temporary embedded one")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
@@ -168,7 +187,15 @@ def main(argv: list[str] | None = None) -> None:
         tempfile.TemporaryDirectory(prefix="pgbulk-bench-events-") as tmp,
         open_server(args.dsn, data_dir=Path(tmp) / "pg") as server,
     ):
-        result = run(server, args.events, args.relays, args.batch, args.concurrency, Path(tmp))
+        result = run(
+            server,
+            args.events,
+            args.relays,
+            args.batch,
+            args.concurrency,
+            Path(tmp),
+            args.per_request,
+        )
     print(json.dumps(result, indent=2) if args.json else summary(result))
 
 

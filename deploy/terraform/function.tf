@@ -2,8 +2,8 @@
 # zipped by Terraform, uploaded to a private bucket, built by its own build
 # service account, run by its own runtime service account that can only publish
 # to the events topic and read the events secret. Ingress is internal only:
-# callers (the pgbulk relay, Hasura) must be inside the VPC and hold
-# roles/run.invoker (var.function_invokers).
+# callers must be inside the VPC and hold roles/run.invoker: the relay (relay.tf)
+# gets it in iam.tf, others (Hasura) through var.function_invokers.
 
 data "archive_file" "function_source" {
   type        = "zip"
@@ -53,7 +53,7 @@ resource "google_cloudfunctions2_function" "events" {
   project     = var.project
   name        = "${local.name}-events"
   location    = var.region
-  description = "Authenticates change events (HMAC or events-secret header) and publishes them to Pub/Sub."
+  description = "Authenticates change events (HMAC; Hasura's events-secret header if enabled) and publishes them to Pub/Sub."
 
   build_config {
     runtime           = "nodejs20"
@@ -81,19 +81,43 @@ resource "google_cloudfunctions2_function" "events" {
 
     environment_variables = {
       EVENTS_TOPIC = google_pubsub_topic.events.id
+      NODE_ENV     = "production" # also forced by the code: no stack trace reaches a client
     }
 
+    # The current HMAC secret and, during a rotation, the previous one: both are
+    # accepted, the relay signs with the current (deploy/README.md).
     secret_environment_variables {
       key        = "EVENTS_SECRET"
       project_id = var.project
       secret     = google_secret_manager_secret.events_secret.secret_id
-      version    = "latest"
+      version    = var.events_secret_version
+    }
+
+    dynamic "secret_environment_variables" {
+      for_each = var.events_secret_previous_version == "" ? [] : [var.events_secret_previous_version]
+      content {
+        key        = "EVENTS_SECRET_PREVIOUS"
+        project_id = var.project
+        secret     = google_secret_manager_secret.events_secret.secret_id
+        version    = secret_environment_variables.value
+      }
+    }
+
+    dynamic "secret_environment_variables" {
+      for_each = google_secret_manager_secret.hasura_events_secret
+      content {
+        key        = "HASURA_EVENTS_SECRET"
+        project_id = var.project
+        secret     = secret_environment_variables.value.secret_id
+        version    = "latest"
+      }
     }
   }
 
   depends_on = [
     google_secret_manager_secret_version.events_secret,
     google_secret_manager_secret_iam_member.function_events_secret,
+    google_secret_manager_secret_iam_member.function_hasura_secret,
     google_pubsub_topic_iam_member.function_publisher,
     google_project_iam_member.function_build,
     google_artifact_registry_repository_iam_member.function_build_writer,

@@ -4,6 +4,9 @@
 #   loader          Cloud Run jobs load/finalize  secretAccessor on the db password
 #   events-fn       function runtime              publisher on the events topic,
 #                                                 secretAccessor on the events secret
+#   relay           Cloud Run relay service       run.invoker on the function's service only,
+#                                                 cloudsql.client (project), secretAccessor
+#                                                 on the db password and the events secret
 #   fn-build        function build (Cloud Build)  logWriter + objectViewer (project),
 #                                                 writer on the images repository
 #   Pub/Sub agent   (Google-managed)              dataEditor on the events dataset,
@@ -22,6 +25,12 @@ resource "google_service_account" "function" {
   display_name = "pgbulk events function runtime (${var.environment})"
 }
 
+resource "google_service_account" "relay" {
+  project      = var.project
+  account_id   = "${local.name}-relay"
+  display_name = "pgbulk relay (${var.environment})"
+}
+
 resource "google_service_account" "function_build" {
   project      = var.project
   account_id   = "${local.name}-fn-build"
@@ -37,11 +46,53 @@ resource "google_secret_manager_secret_iam_member" "loader_db_password" {
   member    = "serviceAccount:${google_service_account.loader.email}"
 }
 
+# --- relay ---
+# It calls the function (Cloud Run checks its ID token against this binding, on the
+# function's own service, not the project), connects to Cloud SQL and reads two
+# secrets. Nothing else.
+
+resource "google_cloud_run_v2_service_iam_member" "relay_invokes_function" {
+  project  = var.project
+  location = google_cloudfunctions2_function.events.location
+  name     = google_cloudfunctions2_function.events.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.relay.email}"
+}
+
+resource "google_project_iam_member" "relay_cloudsql_client" {
+  project = var.project
+  role    = "roles/cloudsql.client"
+  member  = "serviceAccount:${google_service_account.relay.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "relay_db_password" {
+  project   = var.project
+  secret_id = google_secret_manager_secret.db_password.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.relay.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "relay_events_secret" {
+  project   = var.project
+  secret_id = google_secret_manager_secret.events_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.relay.email}"
+}
+
 # --- function runtime ---
 
 resource "google_secret_manager_secret_iam_member" "function_events_secret" {
   project   = var.project
   secret_id = google_secret_manager_secret.events_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.function.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "function_hasura_secret" {
+  count = var.hasura_static_secret ? 1 : 0
+
+  project   = var.project
+  secret_id = google_secret_manager_secret.hasura_events_secret[0].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.function.email}"
 }

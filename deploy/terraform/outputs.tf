@@ -14,7 +14,7 @@ output "db_password_secret" {
 }
 
 output "events_secret" {
-  description = "Secret Manager secret holding the events shared secret (give it to the relay / Hasura)."
+  description = "Secret Manager secret holding the events HMAC secret (the relay reads it; rotation: deploy/README.md)."
   value       = google_secret_manager_secret.events_secret.secret_id
 }
 
@@ -55,4 +55,19 @@ output "service_accounts" {
     function       = google_service_account.function.email
     function_build = google_service_account.function_build.email
   }
+}
+
+output "relay_service" {
+  description = "Cloud Run service running `pgbulk relay` (one always-on instance)."
+  value       = google_cloud_run_v2_service.relay.name
+}
+
+output "relay_service_account" {
+  description = "The relay's identity: run.invoker on the function, cloudsql.client, two secrets."
+  value       = google_service_account.relay.email
+}
+
+output "hasura_events_secret" {
+  description = "Secret Manager secret for Hasura's events-secret header (null unless hasura_static_secret)."
+  value       = one(google_secret_manager_secret.hasura_events_secret[*].secret_id)
 }

@@ -95,3 +95,33 @@ variable "function_invokers" {
   type        = list(string)
   default     = []
 }
+
+variable "events_secret_version" {
+  description = "Version of the events secret the function takes as EVENTS_SECRET (the current one)."
+  type        = string
+  default     = "latest"
+}
+
+variable "events_secret_previous_version" {
+  description = "During a rotation only: the version the relay still signs with, accepted as EVENTS_SECRET_PREVIOUS. Empty otherwise."
+  type        = string
+  default     = ""
+}
+
+variable "relay_events_secret_version" {
+  description = "Version of the events secret the relay signs with (read when an instance starts)."
+  type        = string
+  default     = "latest"
+}
+
+variable "relay_retention" {
+  description = "How long the relay keeps delivered events in the outbox before purging them (PostgreSQL interval)."
+  type        = string
+  default     = "7 days"
+}
+
+variable "hasura_static_secret" {
+  description = "Accept Hasura's static events-secret header, with a secret of its own (HASURA_EVENTS_SECRET). Off: only HMAC-signed requests."
+  type        = bool
+  default     = false
+}

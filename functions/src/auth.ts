@@ -1,12 +1,14 @@
 // Authentication of incoming event deliveries.
 //
-// Two schemes are accepted, both keyed by the one shared secret:
-//  1. HMAC signature (what `pgbulk relay` sends):
+// Two schemes:
+//  1. HMAC signature (what `pgbulk relay` sends), with the current or the previous
+//     secret (rotation without downtime):
 //       x-pgbulk-timestamp: <unix seconds>
 //       x-pgbulk-signature: sha256=<lowercase hex HMAC-SHA256(secret, `${timestamp}.${rawBody}`)>
 //     The timestamp is inside the MAC and must be within the skew window, so a
 //     captured request cannot be replayed later (replay protection).
-//  2. Static header `events-secret: <secret>` (what Hasura event triggers send).
+//  2. Static header `events-secret: <secret>` (what Hasura event triggers send): off
+//     unless HASURA_EVENTS_SECRET is set, and compared with that secret only.
 //
 // Every comparison involving the secret is constant time. The caller only
 // learns "authenticated or not"; the reason is for server logs only.
@@ -42,13 +44,16 @@ export type HeaderValue = string | string[] | undefined;
 export interface AuthInput {
   headers: Record<string, HeaderValue>;
   rawBody: Buffer;
-  secret: string;
+  /** HMAC keys, current first. */
+  secrets: string[];
+  /** Hasura's static header secret; undefined: the static header is not accepted. */
+  hasuraSecret?: string | undefined;
   maxSkewSeconds: number;
   nowSeconds: number;
 }
 
 export type AuthResult =
-  | { ok: true; scheme: 'hmac' | 'static' }
+  | { ok: true; scheme: 'hmac' | 'hmac-previous' | 'static' }
   | { ok: false; reason: string };
 
 function single(value: HeaderValue): string | undefined {
@@ -65,10 +70,15 @@ function checkHmac(input: AuthInput): AuthResult {
   if (timestamp === undefined || signature === undefined) {
     return { ok: false, reason: 'no signature headers' };
   }
-  // Verify the MAC before looking at the clock, so every malformed or stale
-  // request costs the same work and the decision order leaks nothing useful.
-  const expected = signBody(input.secret, timestamp, input.rawBody);
-  const macOk = constantTimeEqual(signature, expected);
+  // Verify the MAC against every key before looking at the clock, so every
+  // malformed or stale request costs the same work and the decision order leaks
+  // nothing useful (which key matched is not learnt from the time taken either).
+  let matched = -1;
+  input.secrets.forEach((secret, i) => {
+    const ok = constantTimeEqual(signature, signBody(secret, timestamp, input.rawBody));
+    if (ok && matched < 0) matched = i;
+  });
+  const macOk = matched >= 0;
   if (!TIMESTAMP_RE.test(timestamp)) {
     return { ok: false, reason: 'malformed timestamp' };
   }
@@ -79,15 +89,18 @@ function checkHmac(input: AuthInput): AuthResult {
   if (skew > input.maxSkewSeconds) {
     return { ok: false, reason: 'timestamp outside window' };
   }
-  return { ok: true, scheme: 'hmac' };
+  return { ok: true, scheme: matched === 0 ? 'hmac' : 'hmac-previous' };
 }
 
 function checkStatic(input: AuthInput): AuthResult {
+  if (input.hasuraSecret === undefined || input.hasuraSecret.length === 0) {
+    return { ok: false, reason: 'static secret header not enabled' };
+  }
   const provided = single(input.headers[STATIC_SECRET_HEADER]);
   if (provided === undefined) {
     return { ok: false, reason: 'no static secret header' };
   }
-  return constantTimeEqual(provided, input.secret)
+  return constantTimeEqual(provided, input.hasuraSecret)
     ? { ok: true, scheme: 'static' }
     : { ok: false, reason: 'bad static secret' };
 }
@@ -97,7 +110,7 @@ function checkStatic(input: AuthInput): AuthResult {
  * authenticates anything (callers must refuse to run without one anyway).
  */
 export function authenticate(input: AuthInput): AuthResult {
-  if (input.secret.length === 0) {
+  if (input.secrets.length === 0 || input.secrets.some((s) => s.length === 0)) {
     return { ok: false, reason: 'no secret configured' };
   }
   const hmac = checkHmac(input);

@@ -3,10 +3,10 @@
 // production and in the emulator test.
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import { authenticate } from './auth';
-import type { ConfigResult } from './config';
-import { buildMessage } from './message';
+import type { ConfigResult, EventsConfig } from './config';
+import { buildMessage, type OutgoingMessage } from './message';
 import type { EventPublisher } from './publisher';
-import { parseEnvelope } from './validate';
+import { parseBody, validateEnvelope } from './validate';
 
 export interface HandlerDeps {
   getConfig: () => ConfigResult;
@@ -30,13 +30,93 @@ function defaultLog(entry: LogEntry): void {
   else console.error(line);
 }
 
-function reply(res: Response, status: number, body: Record<string, string>): void {
+function reply(res: Response, status: number, body: object): void {
   res.status(status).set('Cache-Control', 'no-store').json(body);
+}
+
+/** One event's answer within a batch: the same statuses a single request gets. */
+export interface EventResult {
+  eventId: string | null;
+  status: 200 | 400 | 503;
+  messageId?: string;
+  error?: string;
+}
+
+function idOf(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const id = (value as Record<string, unknown>)['id'];
+  return typeof id === 'string' ? id : null;
 }
 
 export function createEventsHandler(deps: HandlerDeps): HttpFunction {
   const now = deps.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   const log = deps.log ?? defaultLog;
+
+  // Validate and publish a batch: the valid events go to Pub/Sub in one Publish
+  // request, in request order, so those of one row (one ordering key) are stored in
+  // that order; it succeeds or fails as a whole, so no later event of a row can be
+  // stored while an earlier one is refused.
+  async function publishAll(
+    config: EventsConfig,
+    items: unknown[],
+    scheme: string,
+  ): Promise<EventResult[]> {
+    const results: EventResult[] = [];
+    const pending: Array<{ index: number; message: OutgoingMessage; table: string; op: string }> = [];
+    for (const item of items) {
+      const eventId = idOf(item);
+      const valid = validateEnvelope(item);
+      if (!valid.ok) {
+        log({ severity: 'WARNING', message: 'invalid event', reason: valid.reason, event_id: eventId ?? undefined });
+        results.push({ eventId, status: 400, error: valid.reason });
+        continue;
+      }
+      const built = buildMessage(valid.event);
+      if (!built.ok) {
+        log({ severity: 'WARNING', message: 'unpublishable event', reason: built.reason, event_id: eventId ?? undefined });
+        results.push({ eventId, status: 400, error: built.reason });
+        continue;
+      }
+      pending.push({ index: results.length, message: built.message, table: built.data.table, op: valid.event.op });
+      results.push({ eventId: valid.event.id, status: 503 });
+    }
+    if (pending.length === 0) return results;
+    const publisher = deps.getPublisher(config.publishTimeoutMs);
+    let ids: string[];
+    try {
+      ids = await publisher.publishAll(config.topic, pending.map((p) => p.message));
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      for (const p of pending) {
+        const result = results[p.index]!;
+        log({ severity: 'ERROR', message: 'publish failed', detail, event_id: result.eventId ?? undefined });
+        // 503: not stored; the sender retries it (and the rest of its row) later.
+        result.error = 'publish failed';
+      }
+      return results;
+    }
+    pending.forEach((p, i) => {
+      const result = results[p.index]!;
+      result.status = 200;
+      result.messageId = ids[i]!;
+    });
+    // One line per request, not per event: at thousands of events per second a line
+    // each would cost more than the publishing (and the logging bill). A single event
+    // (Hasura) is logged with its ids as before.
+    const first = pending[0]!;
+    log({
+      severity: 'INFO',
+      message: 'published',
+      events: pending.length,
+      event_id: pending.length === 1 ? (results[first.index]!.eventId ?? undefined) : undefined,
+      first_event_id: pending.length > 1 ? (results[first.index]!.eventId ?? undefined) : undefined,
+      table: pending.length === 1 ? first.table : undefined,
+      operation: pending.length === 1 ? first.op : undefined,
+      message_id: ids[0],
+      scheme,
+    });
+    return results;
+  }
 
   return async (req: Request, res: Response): Promise<void> => {
     if (req.method !== 'POST') {
@@ -60,7 +140,8 @@ export function createEventsHandler(deps: HandlerDeps): HttpFunction {
     const auth = authenticate({
       headers: req.headers,
       rawBody,
-      secret: config.secret,
+      secrets: config.secrets,
+      hasuraSecret: config.hasuraSecret,
       maxSkewSeconds: config.maxSkewSeconds,
       nowSeconds: now(),
     });
@@ -71,40 +152,34 @@ export function createEventsHandler(deps: HandlerDeps): HttpFunction {
       reply(res, 401, { error: 'unauthorized' });
       return;
     }
+    if (auth.scheme === 'hmac-previous') {
+      log({ severity: 'WARNING', message: 'signed with EVENTS_SECRET_PREVIOUS: finish the rotation' });
+    }
 
-    const parsed = parseEnvelope(rawBody);
+    const parsed = parseBody(rawBody);
     if (!parsed.ok) {
-      log({ severity: 'WARNING', message: 'invalid event', reason: parsed.reason });
+      log({ severity: 'WARNING', message: 'invalid request', reason: parsed.reason });
       reply(res, 400, { error: parsed.reason });
       return;
     }
-    const event = parsed.event;
-    const built = buildMessage(event);
-    if (!built.ok) {
-      log({ severity: 'WARNING', message: 'unpublishable event', reason: built.reason, event_id: event.id });
-      reply(res, 400, { error: built.reason });
-      return;
-    }
 
-    let messageId: string;
-    try {
-      messageId = await deps.getPublisher(config.publishTimeoutMs).publish(config.topic, built.message);
-    } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
-      log({ severity: 'ERROR', message: 'publish failed', detail, event_id: event.id });
-      // 503: the event was not stored; the sender should retry it later.
-      reply(res, 503, { error: 'publish failed' });
+    // A JSON array is a batch (pgbulk relay): answered 200 with one result per event,
+    // in order. An object is one event (Hasura's envelope): answered as before.
+    if (Array.isArray(parsed.body)) {
+      const items: unknown[] = parsed.body;
+      if (items.length === 0 || items.length > config.maxBatch) {
+        reply(res, 400, { error: `a batch holds 1 to ${config.maxBatch} events` });
+        return;
+      }
+      const results = await publishAll(config, items, auth.scheme);
+      reply(res, 200, { results });
       return;
     }
-    log({
-      severity: 'INFO',
-      message: 'published',
-      event_id: event.id,
-      table: built.data.table,
-      operation: event.op,
-      message_id: messageId,
-      scheme: auth.scheme,
-    });
-    reply(res, 200, { messageId, eventId: event.id });
+    const [result] = await publishAll(config, [parsed.body], auth.scheme);
+    if (result!.status === 200) {
+      reply(res, 200, { messageId: result!.messageId, eventId: result!.eventId });
+    } else {
+      reply(res, result!.status, { error: result!.error ?? 'failed' });
+    }
   };
 }

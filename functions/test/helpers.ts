@@ -45,10 +45,13 @@ export interface HttpResponse {
 
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; chunked?: boolean } = {},
 ): Promise<HttpResponse> {
+  const headers = { ...(options.headers ?? {}) };
+  // As the relay and Hasura send it: with a content-length (unless testing chunked bodies).
+  if (options.body !== undefined && !options.chunked) headers['content-length'] = String(Buffer.byteLength(options.body));
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'POST', headers: options.headers ?? {} }, (res) => {
+    const req = http.request(url, { method: options.method ?? 'POST', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -129,6 +132,13 @@ export class FakePublisher implements EventPublisher {
     this.published.push({ topic, message, data });
     this.n += 1;
     return `fake-${this.n}`;
+  }
+
+  async publishAll(topic: string, messages: OutgoingMessage[]): Promise<string[]> {
+    if (this.failWith !== null) throw this.failWith;
+    const ids: string[] = [];
+    for (const m of messages) ids.push(await this.publish(topic, m));
+    return ids;
   }
 }
 

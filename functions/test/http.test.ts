@@ -21,6 +21,8 @@ import {
 } from './helpers';
 
 const SECRET = 'http-test-secret-3f9a7c1e5b';
+const PREVIOUS = 'http-test-previous-secret-0d4e';
+const HASURA_SECRET = 'http-test-hasura-secret-91b2';
 const TOPIC = 'pgbulk-events-test';
 const env: Record<string, string | undefined> = {};
 let fake = new FakePublisher();
@@ -58,7 +60,7 @@ afterEach(() => {
   assert.deepEqual(fake.schemaViolations, []);
   // Nothing secret ever reaches the logs.
   const text = JSON.stringify(logs);
-  assert.ok(!text.includes(SECRET), 'secret leaked into logs');
+  for (const secret of [SECRET, PREVIOUS, HASURA_SECRET]) assert.ok(!text.includes(secret), 'secret leaked into logs');
   assert.ok(!/sha256=[0-9a-f]{16}/.test(text), 'signature leaked into logs');
 });
 
@@ -120,11 +122,21 @@ describe('authentication', () => {
     assert.equal((await postSigned(url, SECRET, envelope('INSERT', null, userRow), now() - 2)).status, 200);
   });
 
-  it('Hasura static header: right secret -> 200, wrong -> 401', async () => {
+  it('Hasura static header: off by default, even with the right HMAC secret', async () => {
     const body = JSON.stringify(envelope('INSERT', null, userRow));
-    const good = await request(url, { body, headers: { 'content-type': 'application/json', 'events-secret': SECRET } });
+    const r = await request(url, { body, headers: { 'content-type': 'application/json', 'events-secret': SECRET } });
+    assert.equal(r.status, 401);
+    assert.equal(fake.published.length, 0);
+  });
+
+  it('Hasura static header, enabled: its own secret -> 200; the HMAC key or a wrong one -> 401', async () => {
+    env['HASURA_EVENTS_SECRET'] = HASURA_SECRET;
+    const body = JSON.stringify(envelope('INSERT', null, userRow));
+    const hmacKey = await request(url, { body, headers: { 'content-type': 'application/json', 'events-secret': SECRET } });
+    assert.equal(hmacKey.status, 401);
+    const good = await request(url, { body, headers: { 'content-type': 'application/json', 'events-secret': HASURA_SECRET } });
     assert.equal(good.status, 200, good.text);
-    const bad = await request(url, { body, headers: { 'content-type': 'application/json', 'events-secret': SECRET + '!' } });
+    const bad = await request(url, { body, headers: { 'content-type': 'application/json', 'events-secret': HASURA_SECRET + '!' } });
     assert.equal(bad.status, 401);
     assert.deepEqual(bad.json(), { error: 'unauthorized' });
     const short = await request(url, { body, headers: { 'content-type': 'application/json', 'events-secret': 'x' } });
@@ -142,9 +154,24 @@ describe('authentication', () => {
     assert.equal(fake.published.length, 0);
   });
 
-  it('authentication happens before validation: garbage without credentials -> 401, not 400', async () => {
-    const r = await request(url, { body: 'not json', headers: { 'content-type': 'text/plain' } });
+  it('authentication happens before validation: an invalid event without credentials -> 401, not 400', async () => {
+    const r = await request(url, { body: '{"not":"an event"}', headers: { 'content-type': 'application/json' } });
     assert.equal(r.status, 401);
+  });
+
+  it('rotation: the previous secret is accepted while EVENTS_SECRET_PREVIOUS is set, then refused', async () => {
+    // Step 1 of the rotation: the function knows both; the relay still signs with the old one.
+    env['EVENTS_SECRET'] = SECRET;
+    env['EVENTS_SECRET_PREVIOUS'] = PREVIOUS;
+    assert.equal((await postSigned(url, PREVIOUS, envelope('INSERT', null, userRow))).status, 200);
+    assert.ok(logs.some((l) => l.message.includes('EVENTS_SECRET_PREVIOUS')));
+    // Step 2: the relay signs with the new one.
+    assert.equal((await postSigned(url, SECRET, envelope('INSERT', null, userRow))).status, 200);
+    // Step 3: the previous secret is removed; it no longer opens the door.
+    delete env['EVENTS_SECRET_PREVIOUS'];
+    assert.equal((await postSigned(url, PREVIOUS, envelope('INSERT', null, userRow))).status, 401);
+    assert.equal((await postSigned(url, SECRET, envelope('INSERT', null, userRow))).status, 200);
+    assert.equal(fake.published.length, 3);
   });
 
   it('missing secret configuration -> 500 "not configured", never 200, whatever is sent', async () => {
@@ -158,6 +185,8 @@ describe('authentication', () => {
       { 'content-type': 'application/json', 'events-secret': 'undefined' },
       { 'content-type': 'application/json' },
     ];
+    env['HASURA_EVENTS_SECRET'] = HASURA_SECRET;
+    attempts.push({ 'content-type': 'application/json', 'events-secret': HASURA_SECRET });
     for (const headers of attempts) {
       const r = await request(url, { body, headers });
       assert.equal(r.status, 500);
@@ -195,7 +224,8 @@ describe('production `events` registration', () => {
     console.error = () => undefined;
     try {
       const body = JSON.stringify(envelope('INSERT', null, userRow));
-      for (const headers of [signedHeaders('', body), { 'events-secret': '' }, {}]) {
+      const json = { 'content-type': 'application/json' };
+      for (const headers of [signedHeaders('', body), { ...json, 'events-secret': '' }, json]) {
         const r = await request(prod.url, { body, headers });
         assert.equal(r.status, 500);
       }
@@ -211,29 +241,114 @@ describe('production `events` registration', () => {
   });
 });
 
-describe('validation (400 with a reason)', () => {
-  it('bad JSON -> 400', async () => {
-    for (const contentType of ['text/plain', 'application/octet-stream', 'application/x-www-form-urlencoded']) {
-      const body = '{"id": "oops"';
-      const r = await request(url, { body, headers: { ...signedHeaders(SECRET, body), 'content-type': contentType } });
-      assert.equal(r.status, 400, `${contentType}: ${r.text}`);
-      assert.deepEqual(r.json(), { error: 'body is not valid JSON' });
+describe('before any parsing', () => {
+  it('a body over the limit -> 413, not read, nothing published', async () => {
+    const big = envelope('INSERT', null, { ...userRow, name: 'x'.repeat(1024 * 1024) });
+    const r = await postSigned(url, SECRET, big);
+    assert.equal(r.status, 413);
+    assert.deepEqual(r.json(), { error: 'body larger than 1048576 bytes' });
+    assert.equal(fake.published.length, 0);
+    // Just under the limit is accepted.
+    const fits = envelope('INSERT', null, { ...userRow, name: 'x'.repeat(1000 * 1000) });
+    assert.equal((await postSigned(url, SECRET, fits)).status, 200);
+  });
+  it('honours EVENTS_MAX_BODY_BYTES', async () => {
+    process.env['EVENTS_MAX_BODY_BYTES'] = '200';
+    try {
+      const r = await postSigned(url, SECRET, envelope('INSERT', null, { ...userRow, name: 'y'.repeat(300) }));
+      assert.equal(r.status, 413);
+    } finally {
+      delete process.env['EVENTS_MAX_BODY_BYTES'];
     }
   });
-  it('bad JSON sent as application/json -> 400 from the framework, before the function runs', async () => {
-    // functions-framework's body parser rejects it (and prints the parse error
-    // to stderr, silenced here) before our code sees the request.
+  it('a body without a declared length -> 411', async () => {
+    const body = JSON.stringify(envelope('INSERT', null, userRow));
+    const r = await request(url, { body, headers: signedHeaders(SECRET, body), chunked: true });
+    assert.equal(r.status, 411);
+    assert.equal(fake.published.length, 0);
+  });
+  for (const contentType of ['text/plain', 'application/octet-stream', 'application/x-www-form-urlencoded', '']) {
+    it(`content-type ${JSON.stringify(contentType)} -> 415, even correctly signed`, async () => {
+      const body = JSON.stringify(envelope('INSERT', null, userRow));
+      const headers: Record<string, string> = { ...signedHeaders(SECRET, body), 'content-type': contentType };
+      if (contentType === '') delete headers['content-type'];
+      const r = await request(url, { body, headers });
+      assert.equal(r.status, 415, r.text);
+      assert.equal(fake.published.length, 0);
+    });
+  }
+  it('application/json; charset=utf-8 is accepted', async () => {
+    const body = JSON.stringify(envelope('INSERT', null, userRow));
+    const headers = { ...signedHeaders(SECRET, body), 'content-type': 'application/json; charset=utf-8' };
+    assert.equal((await request(url, { body, headers })).status, 200);
+  });
+  it('bad JSON -> 400 from the framework, with no stack trace or parser message (NODE_ENV=production)', async () => {
+    assert.equal(process.env['NODE_ENV'], 'production');
     const origError = console.error;
     console.error = () => undefined;
     try {
       const body = '{"id": "oops"';
       const r = await request(url, { body, headers: signedHeaders(SECRET, body) });
       assert.equal(r.status, 400);
+      assert.doesNotMatch(r.text, /at \S+ \(|SyntaxError|JSON|node_modules/);
     } finally {
       console.error = origError;
     }
     assert.equal(fake.published.length, 0);
   });
+});
+
+describe('lossless numbers', () => {
+  it('a bigint beyond 2^53 and a long numeric keep every digit in old, new and diff', async () => {
+    const body =
+      '{"id":"6f1b0c3e-8d2a-4c1e-9b7f-3a5d2e1f0c4b","created_at":"2024-05-01T12:34:56.123456Z",' +
+      '"trigger":{"name":"t"},"table":{"schema":"public","name":"accounts"},' +
+      '"event":{"op":"UPDATE","data":{"old":{"id":9007199254740993,"balance":12345678901234567890.123456789},' +
+      '"new":{"id":9007199254740993,"balance":12345678901234567890.123456790}}}}';
+    const r = await request(url, { body, headers: signedHeaders(SECRET, body) });
+    assert.equal(r.status, 200, r.text);
+    const [p] = fake.published;
+    assert.ok(p);
+    assert.equal(p.data['old'], '{"id":9007199254740993,"balance":12345678901234567890.123456789}');
+    assert.equal(p.data['new'], '{"id":9007199254740993,"balance":12345678901234567890.123456790}');
+    assert.equal(p.data['diff'], '{"balance":{"old":12345678901234567890.123456789,"new":12345678901234567890.123456790}}');
+    assert.equal(p.message.orderingKey, 'public.accounts:9007199254740993');
+  });
+});
+
+describe('batches (what pgbulk relay sends)', () => {
+  it('answers per event, in order, naming each eventId; publishes the valid ones in request order', async () => {
+    const id = '5d0b7c62-2f0e-4a5e-8a63-8f6d2f0b9a10';
+    const first = envelope('INSERT', null, { id, v: 1 });
+    const bad = envelope('INSERT', null, { v: 'no id' });
+    const second = envelope('UPDATE', { id, v: 1 }, { id, v: 2 });
+    const r = await postSigned(url, SECRET, [first, bad, second]);
+    assert.equal(r.status, 200, r.text);
+    const results = r.json()['results'] as Array<Record<string, unknown>>;
+    assert.deepEqual(results.map((x) => [x['eventId'], x['status']]), [
+      [first['id'], 200],
+      [bad['id'], 400],
+      [second['id'], 200],
+    ]);
+    assert.match(String(results[1]?.['error']), /new.id/);
+    assert.deepEqual(fake.published.map((p) => p.data['event_id']), [first['id'], second['id']]);
+  });
+  it('a failed publish is a 503 for that event only', async () => {
+    fake.failWith = new Error('14 UNAVAILABLE');
+    const r = await postSigned(url, SECRET, [envelope('INSERT', null, userRow)]);
+    assert.equal(r.status, 200);
+    assert.deepEqual((r.json()['results'] as unknown[])[0], { eventId: (r.json()['results'] as Array<Record<string, unknown>>)[0]?.['eventId'], status: 503, error: 'publish failed' });
+  });
+  it('an empty batch or one above EVENTS_MAX_BATCH -> 400', async () => {
+    assert.equal((await postSigned(url, SECRET, [])).status, 400);
+    env['EVENTS_MAX_BATCH'] = '2';
+    const three = [1, 2, 3].map(() => envelope('INSERT', null, userRow));
+    assert.equal((await postSigned(url, SECRET, three)).status, 400);
+    assert.equal(fake.published.length, 0);
+  });
+});
+
+describe('validation (400 with a reason)', () => {
   it('empty body -> 400', async () => {
     const r = await request(url, { body: '', headers: signedHeaders(SECRET, '') });
     assert.equal(r.status, 400);
@@ -248,7 +363,6 @@ describe('validation (400 with a reason)', () => {
     ['DELETE without old', envelope('DELETE', null, null), /DELETE requires event.data.old/],
     ['UPDATE without old', envelope('UPDATE', null, userRow), /UPDATE requires both/],
     ['row without id', envelope('INSERT', null, { name: 'x' }), /new.id/],
-    ['array body', [envelope('INSERT', null, userRow)], /JSON object/],
   ];
   for (const [name, body, reason] of cases) {
     it(`${name} -> 400`, async () => {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { authenticate, constantTimeEqual, signBody } from '../src/auth';
-import { readConfig } from '../src/config';
+import { maxBodyBytes, readConfig } from '../src/config';
 import { buildMessage, changedColumns, computeDiff, orderingKey } from '../src/message';
 import { normaliseTimestamp, parseEnvelope, validateEnvelope } from '../src/validate';
 import { assertMatchesSchema, decodeJsonColumns, envelope, loadSchema, schemaErrors } from './helpers';
@@ -11,8 +11,23 @@ import { assertMatchesSchema, decodeJsonColumns, envelope, loadSchema, schemaErr
 const SECRET = 'unit-test-secret-0123456789';
 const NOW = 1_700_000_000;
 
-function auth(headers: Record<string, string | string[]>, body = '{}', secret = SECRET) {
-  return authenticate({ headers, rawBody: Buffer.from(body), secret, maxSkewSeconds: 300, nowSeconds: NOW });
+const HASURA = 'hasura-static-secret-6a1c0d';
+
+function auth(
+  headers: Record<string, string | string[]>,
+  body = '{}',
+  secret = SECRET,
+  extra: { previous?: string; hasura?: string } = { hasura: HASURA },
+) {
+  const secrets = extra.previous === undefined ? [secret] : [secret, extra.previous];
+  return authenticate({
+    headers,
+    rawBody: Buffer.from(body),
+    secrets,
+    hasuraSecret: extra.hasura,
+    maxSkewSeconds: 300,
+    nowSeconds: NOW,
+  });
 }
 
 describe('constantTimeEqual', () => {
@@ -59,12 +74,30 @@ describe('authenticate', () => {
       assert.equal(r.ok, false, `timestamp ${JSON.stringify(t)}`);
     }
   });
-  it('accepts the static Hasura header only when equal to the secret', () => {
-    assert.deepEqual(auth({ 'events-secret': SECRET }), { ok: true, scheme: 'static' });
-    assert.equal(auth({ 'events-secret': SECRET + 'x' }).ok, false);
-    assert.equal(auth({ 'events-secret': SECRET.slice(1) }).ok, false);
+  it('accepts the static Hasura header only when equal to HASURA_EVENTS_SECRET', () => {
+    assert.deepEqual(auth({ 'events-secret': HASURA }), { ok: true, scheme: 'static' });
+    assert.equal(auth({ 'events-secret': HASURA + 'x' }).ok, false);
+    assert.equal(auth({ 'events-secret': HASURA.slice(1) }).ok, false);
     assert.equal(auth({ 'events-secret': '' }).ok, false);
-    assert.equal(auth({ 'events-secret': [SECRET, SECRET] }).ok, false);
+    assert.equal(auth({ 'events-secret': [HASURA, HASURA] }).ok, false);
+  });
+  it('never takes the HMAC key as the static header', () => {
+    assert.equal(auth({ 'events-secret': SECRET }).ok, false);
+  });
+  it('accepts no static header at all unless HASURA_EVENTS_SECRET is set', () => {
+    assert.equal(auth({ 'events-secret': HASURA }, '{}', SECRET, {}).ok, false);
+    assert.equal(auth({ 'events-secret': SECRET }, '{}', SECRET, {}).ok, false);
+  });
+  it('accepts the previous secret during a rotation, and says so', () => {
+    const t = String(NOW);
+    const old = 'previous-secret-77f0';
+    const signedOld = { 'x-pgbulk-timestamp': t, 'x-pgbulk-signature': signBody(old, t, body) };
+    assert.deepEqual(auth(signedOld, body, SECRET, { previous: old }), { ok: true, scheme: 'hmac-previous' });
+    assert.equal(auth(signedOld, body, SECRET, {}).ok, false); // rotation finished: refused
+    const signedNew = { 'x-pgbulk-timestamp': t, 'x-pgbulk-signature': sig };
+    assert.deepEqual(auth(signedNew, body, SECRET, { previous: old }), { ok: true, scheme: 'hmac' });
+    const signedOther = { 'x-pgbulk-timestamp': t, 'x-pgbulk-signature': signBody('neither', t, body) };
+    assert.equal(auth(signedOther, body, SECRET, { previous: old }).ok, false);
   });
   it('rejects requests with no credentials', () => {
     assert.equal(auth({}).ok, false);
@@ -72,7 +105,7 @@ describe('authenticate', () => {
     assert.equal(auth({ 'x-pgbulk-signature': sig }).ok, false);
   });
   it('never authenticates with an empty secret', () => {
-    assert.equal(auth({ 'events-secret': '' }, '{}', '').ok, false);
+    assert.equal(auth({ 'events-secret': '' }, '{}', '', { hasura: '' }).ok, false);
     const t = String(NOW);
     assert.equal(auth({ 'x-pgbulk-timestamp': t, 'x-pgbulk-signature': signBody('', t, '{}') }, '{}', '').ok, false);
   });
@@ -88,7 +121,31 @@ describe('readConfig', () => {
   });
   it('applies defaults', () => {
     const r = readConfig({ EVENTS_SECRET: 's', EVENTS_TOPIC: ' pgbulk-events ' });
-    assert.deepEqual(r, { ok: true, config: { secret: 's', topic: 'pgbulk-events', maxSkewSeconds: 300, publishTimeoutMs: 20000 } });
+    assert.deepEqual(r, {
+      ok: true,
+      config: {
+        secrets: ['s'],
+        hasuraSecret: undefined,
+        topic: 'pgbulk-events',
+        maxSkewSeconds: 300,
+        publishTimeoutMs: 20000,
+        maxBatch: 1000,
+      },
+    });
+  });
+  it('reads the previous secret and the Hasura secret, and keeps them apart', () => {
+    const r = readConfig({ EVENTS_SECRET: 'new', EVENTS_SECRET_PREVIOUS: 'old', HASURA_EVENTS_SECRET: 'h', EVENTS_TOPIC: 't' });
+    assert.ok(r.ok);
+    assert.deepEqual(r.config.secrets, ['new', 'old']);
+    assert.equal(r.config.hasuraSecret, 'h');
+    assert.equal(readConfig({ EVENTS_SECRET: 's', HASURA_EVENTS_SECRET: 's', EVENTS_TOPIC: 't' }).ok, false);
+    assert.equal(readConfig({ EVENTS_SECRET: 's', EVENTS_SECRET_PREVIOUS: 'p', HASURA_EVENTS_SECRET: 'p', EVENTS_TOPIC: 't' }).ok, false);
+  });
+  it('bounds the body limit: an invalid setting keeps the default', () => {
+    assert.equal(maxBodyBytes({}), 1024 * 1024);
+    assert.equal(maxBodyBytes({ EVENTS_MAX_BODY_BYTES: '2048' }), 2048);
+    assert.equal(maxBodyBytes({ EVENTS_MAX_BODY_BYTES: 'lots' }), 1024 * 1024);
+    assert.equal(maxBodyBytes({ EVENTS_MAX_BODY_BYTES: '0' }), 1024 * 1024);
   });
 });
 

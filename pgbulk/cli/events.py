@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -9,9 +10,13 @@ from types import FrameType
 
 import click
 
+from pgbulk import dsn as dsns
 from pgbulk import events
 from pgbulk.cli.options import dsn_option, schema_option, server_options
-from pgbulk.events.relay import MAX_BATCH, MAX_CONCURRENCY, Relay
+from pgbulk.events import outbox
+from pgbulk.events.health import HealthServer
+from pgbulk.events.idtoken import GoogleIdTokens, audience_for, is_google_url
+from pgbulk.events.relay import MAX_BATCH, MAX_CONCURRENCY, MAX_PER_REQUEST, Relay
 from pgbulk.events.signing import DEFAULT_SECRET_ENV
 from pgbulk.target import resolve_target
 
@@ -85,9 +90,17 @@ def status_command(
     dsn: str | None, schema_name: str, as_json: bool, data_dir: str, pg_bin: str | None
 ) -> None:
     """Show whether capture is installed and the events by state, with why any were parked."""
-    st = events.status(_target(dsn, data_dir, pg_bin), schema_name)
+    target = _target(dsn, data_dir, pg_bin)
+    st = events.status(target, schema_name)
+    with dsns.connect(target, autocommit=True) as conn:
+        blocked = outbox.blocked(conn)
     if not as_json:
         click.echo(st.summary())
+        for b in blocked:
+            click.echo(
+                f"  blocked: {b.reason} since {b.since:%Y-%m-%d %H:%M:%S %Z} "
+                f"(relay to {b.url}: {b.last_error}); nothing is parked, the events wait"
+            )
         return
     click.echo(
         json.dumps(
@@ -101,6 +114,15 @@ def status_command(
                 "parked": st.parked,
                 "oldest_pending": st.oldest_pending.isoformat() if st.oldest_pending else None,
                 "parked_errors": [{"error": e, "count": n} for e, n in st.parked_errors],
+                "blocked": [
+                    {
+                        "reason": b.reason,
+                        "since": b.since.isoformat(),
+                        "url": b.url,
+                        "last_error": b.last_error,
+                    }
+                    for b in blocked
+                ],
             }
         )
     )
@@ -158,16 +180,40 @@ def purge_command(
     "--batch",
     "batch_size",
     type=click.IntRange(1, MAX_BATCH),
-    default=100,
+    default=2000,
     show_default=True,
-    help="Events claimed per transaction.",
+    help="Events leased per pass.",
+)
+@click.option(
+    "--per-request",
+    type=click.IntRange(1, MAX_PER_REQUEST),
+    default=250,
+    show_default=True,
+    help="Events per HTTP request (the function publishes them as one batch).",
+)
+@click.option(
+    "--google-auth/--no-google-auth",
+    default=None,
+    help="Send a Google ID token (metadata server or Application Default Credentials) "
+    "[default: on for *.run.app and *.cloudfunctions.net URLs].",
+)
+@click.option(
+    "--audience",
+    help="The ID token's audience [default: the URL without query].",
+)
+@click.option(
+    "--retention",
+    default="7 days",
+    show_default=True,
+    metavar="INTERVAL",
+    help="Delete delivered events older than this PostgreSQL interval ('off': keep them).",
 )
 @click.option(
     "--concurrency",
     type=click.IntRange(1, MAX_CONCURRENCY),
     default=8,
     show_default=True,
-    help="Requests in flight, for different rows (a row's events always go one at a time).",
+    help="Requests in flight, for different rows (a row's events always go in one lane).",
 )
 @click.option("--once", is_flag=True, help="Deliver what is pending, then exit.")
 @click.option(
@@ -192,6 +238,18 @@ def purge_command(
     help="Seconds between looks at the outbox when no notification came.",
 )
 @click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    envvar="PGBULK_RELAY_HEALTH_PORT",
+    help="Serve GET /healthz on this port (Cloud Run's probes) [default: none].",
+)
+@click.option(
+    "--health-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address for --health-port (0.0.0.0 in a container).",
+)
+@click.option(
     "--verbose",
     "-v",
     is_flag=True,
@@ -204,11 +262,17 @@ def relay_command(
     secret_env: str | None,
     secret_file: str | None,
     batch_size: int,
+    per_request: int,
+    google_auth: bool | None,
+    audience: str | None,
+    retention: str,
     concurrency: int,
     once: bool,
     max_attempts: int,
     timeout: float,
     poll_interval: float,
+    health_port: int | None,
+    health_host: str,
     verbose: bool,
     data_dir: str,
     pg_bin: str | None,
@@ -216,18 +280,25 @@ def relay_command(
     """Deliver the outbox to the events function: signed, in order per row, at least once.
 
     The secret is read from an environment variable or a file, never from the command
-    line. SIGTERM or SIGINT finishes the request in flight and exits.
+    line. A 401 or 403 parks nothing: the relay waits until the cause is fixed (`pgbulk
+    events status` shows it). SIGTERM or SIGINT finishes the requests in flight and exits.
     """
     if secret_env and secret_file:
         raise click.UsageError("give --secret-env or --secret-file, not both")
     secret = events.read_secret(env_name=secret_env, file=secret_file)
     if verbose:
         logging.getLogger("pgbulk.events").setLevel(logging.INFO)
+    if audience and google_auth is False:
+        raise click.UsageError("--audience only applies with Google ID tokens")
+    use_tokens = (is_google_url(url) or bool(audience)) if google_auth is None else google_auth
     relay = Relay(
         _target(dsn, data_dir, pg_bin),
         url,
         secret,
         batch_size=batch_size,
+        per_request=per_request,
+        id_tokens=GoogleIdTokens(audience or audience_for(url)) if use_tokens else None,
+        retention=None if retention.lower() == "off" else retention,
         concurrency=concurrency,
         max_attempts=max_attempts,
         timeout=timeout,
@@ -239,7 +310,12 @@ def relay_command(
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        report = relay.run(once=once)
+        with contextlib.ExitStack() as stack:
+            if health_port is not None:
+                stack.enter_context(
+                    HealthServer(health_host, health_port, lambda: not relay.stopped)
+                )
+            report = relay.run(once=once)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

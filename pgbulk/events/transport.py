@@ -21,30 +21,40 @@ from pgbulk.errors import EventsError
 #: Error text kept from a response body: enough to say why, small in the outbox.
 ERROR_TEXT_LIMIT = 500
 
-#: 4xx answers that mean "not now" rather than "never": retried like a 5xx.
-RETRYABLE_4XX = frozenset({408, 425, 429})
+#: Answers that say the event itself is invalid: sending it again would get the same
+#: answer, so the event is parked (and the rest of its row goes on).
+INVALID_EVENT = frozenset({400, 413, 422})
+
+#: Answers that refuse the caller, not the event (a missing or wrong ID token or
+#: secret): nothing is parked, the relay waits until the cause is fixed.
+UNAUTHORIZED = frozenset({401, 403})
 
 
 class Outcome(enum.Enum):
     DELIVERED = "delivered"
     RETRY = "retry"
     PARK = "park"
+    BLOCKED = "blocked"
 
 
 def classify(status: int) -> Outcome:
-    """2xx delivered; 5xx and 408/425/429 retried; any other answer parks the event:
-    sending the same request again would get the same answer."""
+    """2xx delivered; 400/413/422 park the event; 401/403 block the relay (the events
+    stay pending, untouched); anything else (5xx, 408, 429, 404, a redirect, ...) is
+    retried with backoff: it says nothing against the event."""
     if 200 <= status < 300:
         return Outcome.DELIVERED
-    if status >= 500 or status in RETRYABLE_4XX:
-        return Outcome.RETRY
-    return Outcome.PARK
+    if status in INVALID_EVENT:
+        return Outcome.PARK
+    if status in UNAUTHORIZED:
+        return Outcome.BLOCKED
+    return Outcome.RETRY
 
 
 @dataclass(frozen=True)
 class Response:
     status: int
-    text: str
+    text: str  # the start of the body, on one line, for errors
+    body: bytes = b""
 
     def describe(self) -> str:
         return f"HTTP {self.status}: {self.text}" if self.text else f"HTTP {self.status}"
@@ -120,7 +130,7 @@ class Endpoint:
         if response.will_close:
             self.close()
         text = " ".join(raw[:ERROR_TEXT_LIMIT].decode("utf-8", "replace").split())
-        return Response(response.status, text)
+        return Response(response.status, text, raw)
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:

@@ -46,6 +46,7 @@ EXPECTED_FILES = {
     "bigquery.tf",
     "loader_job.tf",
     "iam.tf",
+    "relay.tf",
 }
 
 PUBSUB_AGENT = "pubsub-service-agent"
@@ -59,7 +60,20 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     },
     "google_service_account.function": {
         ("roles/secretmanager.secretAccessor", "google_secret_manager_secret.events_secret"),
+        # only when var.hasura_static_secret (count): Hasura's own static secret
+        (
+            "roles/secretmanager.secretAccessor",
+            "google_secret_manager_secret.hasura_events_secret",
+        ),
         ("roles/pubsub.publisher", "google_pubsub_topic.events"),
+    },
+    # The relay calls the function (on its service only, never project-wide), connects
+    # to Cloud SQL and reads the two secrets it needs.
+    "google_service_account.relay": {
+        ("roles/run.invoker", "google_cloudfunctions2_function.events"),
+        ("roles/cloudsql.client", PROJECT),
+        ("roles/secretmanager.secretAccessor", "google_secret_manager_secret.db_password"),
+        ("roles/secretmanager.secretAccessor", "google_secret_manager_secret.events_secret"),
     },
     "google_service_account.function_build": {
         ("roles/logging.logWriter", PROJECT),
@@ -209,6 +223,8 @@ def test_outputs_exist(tf: Any) -> None:
         "bigquery_table",
         "load_job",
         "finalize_job",
+        "relay_service",
+        "relay_service_account",
     ):
         assert name in tf.outputs, name
 
@@ -217,7 +233,12 @@ def test_outputs_exist(tf: Any) -> None:
 
 
 def test_one_service_account_per_component(tf: Any) -> None:
-    assert set(tf.of_type("google_service_account")) == {"loader", "function", "function_build"}
+    assert set(tf.of_type("google_service_account")) == {
+        "loader",
+        "function",
+        "function_build",
+        "relay",
+    }
     accounts = [body["account_id"] for body in tf.of_type("google_service_account").values()]
     assert len(set(accounts)) == len(accounts)
 
@@ -244,10 +265,21 @@ def test_secret_accessors(tf: Any) -> None:
             if role == "roles/secretmanager.secretAccessor":
                 accessors.setdefault(scope, set()).add(principal)
     assert accessors == {
-        "google_secret_manager_secret.db_password": {"google_service_account.loader"},
-        "google_secret_manager_secret.events_secret": {"google_service_account.function"},
+        "google_secret_manager_secret.db_password": {
+            "google_service_account.loader",
+            "google_service_account.relay",
+        },
+        "google_secret_manager_secret.events_secret": {
+            "google_service_account.function",
+            "google_service_account.relay",
+        },
+        "google_secret_manager_secret.hasura_events_secret": {"google_service_account.function"},
     }
-    assert set(tf.of_type("google_secret_manager_secret")) == {"db_password", "events_secret"}
+    assert set(tf.of_type("google_secret_manager_secret")) == {
+        "db_password",
+        "events_secret",
+        "hasura_events_secret",
+    }
 
 
 def test_components_run_as_their_own_service_accounts(tf: Any) -> None:
@@ -261,6 +293,8 @@ def test_components_run_as_their_own_service_accounts(tf: Any) -> None:
     for job in ("load", "finalize"):
         task = one(one(tf.get("google_cloud_run_v2_job", job)["template"])["template"])
         assert ref(task["service_account"]) == "google_service_account.loader", job
+    relay = one(tf.get("google_cloud_run_v2_service", "relay")["template"])
+    assert ref(relay["service_account"]) == "google_service_account.relay"
 
 
 # --- secrets -------------------------------------------------------------------
@@ -384,11 +418,84 @@ def test_function_service(tf: Any) -> None:
     assert svc["available_memory"] == "256M"
     assert svc["timeout_seconds"] == 60
     assert svc["ingress_settings"] in {"ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"}
-    assert svc["environment_variables"] == {"EVENTS_TOPIC": "${google_pubsub_topic.events.id}"}
+    assert svc["environment_variables"] == {
+        "EVENTS_TOPIC": "${google_pubsub_topic.events.id}",
+        "NODE_ENV": "production",
+    }
     secret_env = one(svc["secret_environment_variables"])
     assert secret_env["key"] == "EVENTS_SECRET"
     assert secret_env["secret"] == "${google_secret_manager_secret.events_secret.secret_id}"
-    assert secret_env["version"]
+    assert secret_env["version"] == "${var.events_secret_version}"
+
+
+def test_function_secret_rotation_and_hasura_opt_in(tf: Any) -> None:
+    svc = one(tf.get("google_cloudfunctions2_function", "events")["service_config"])
+    dynamic = {
+        one(d["secret_environment_variables"]["content"])["key"]: d["secret_environment_variables"]
+        for d in svc["dynamic"]
+    }
+    previous = dynamic["EVENTS_SECRET_PREVIOUS"]
+    assert "var.events_secret_previous_version" in previous["for_each"]
+    content = one(previous["content"])
+    assert content["secret"] == "${google_secret_manager_secret.events_secret.secret_id}"
+    assert tf.variables["events_secret_previous_version"]["default"] == ""  # no rotation: off
+    hasura = dynamic["HASURA_EVENTS_SECRET"]
+    assert hasura["for_each"] == "${google_secret_manager_secret.hasura_events_secret}"
+    assert tf.variables["hasura_static_secret"]["default"] is False  # off by default
+    for rtype in ("random_password", "google_secret_manager_secret"):
+        assert tf.get(rtype, "hasura_events_secret")["count"] == (
+            "${var.hasura_static_secret ? 1 : 0}"
+        )
+
+
+# --- the relay -------------------------------------------------------------------
+
+
+def test_relay_runs_one_always_on_instance(tf: Any) -> None:
+    body = tf.get("google_cloud_run_v2_service", "relay")
+    assert body["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    template = one(body["template"])
+    scaling = one(template["scaling"])
+    assert (scaling["min_instance_count"], scaling["max_instance_count"]) == (1, 1)
+    container = one(template["containers"])
+    assert container["image"] == "${var.image}"
+    assert one(container["resources"])["cpu_idle"] is False  # works between requests
+    for probe in ("startup_probe", "liveness_probe"):
+        get = one(one(container[probe])["http_get"])
+        assert (get["path"], get["port"]) == ("/healthz", 8080)
+    args = container["args"]
+    assert args[0] == "relay"
+    assert args[args.index("--url") + 1] == (
+        "${google_cloudfunctions2_function.events.service_config[0].uri}"
+    )
+    assert "--google-auth" in args
+    assert args[args.index("--health-port") + 1] == "8080"
+    # Nobody may call the relay's own service.
+    for (rtype, _name), grant in tf.resources.items():
+        if rtype == "google_cloud_run_v2_service_iam_member":
+            assert "google_cloud_run_v2_service.relay" not in str(grant)
+
+
+def test_relay_reaches_cloud_sql_and_the_function_over_the_vpc(tf: Any) -> None:
+    template = one(tf.get("google_cloud_run_v2_service", "relay")["template"])
+    container = one(template["containers"])
+    env = _env(tf, container)
+    assert env["PGHOST"] == "${google_sql_database_instance.main.private_ip_address}"
+    assert env["PGSSLMODE"] in {"require", "verify-ca", "verify-full"}
+    for name, secret in (
+        ("PGPASSWORD", "db_password"),
+        ("PGBULK_EVENTS_SECRET", "events_secret"),
+    ):
+        value = env[name]
+        assert isinstance(value, list), f"{name} must come from Secret Manager"
+        key_ref = one(one(value)["secret_key_ref"])
+        assert key_ref["secret"] == f"${{google_secret_manager_secret.{secret}.secret_id}}"
+    vpc = one(template["vpc_access"])
+    # All traffic through the VPC: the function's internal-only ingress admits it.
+    assert vpc["egress"] == "ALL_TRAFFIC"
+    nic = one(vpc["network_interfaces"])
+    assert ref(nic["subnetwork"]) == "google_compute_subnetwork.run"
+    assert tf.get("google_compute_subnetwork", "run")["private_ip_google_access"] is True
 
 
 def test_function_source_bucket(tf: Any) -> None:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,7 +27,8 @@ import pytest
 
 from pgbulk import events
 from pgbulk.datasets.contacts import ContactsSpec
-from pgbulk.events import Backoff, Relay, Secret
+from pgbulk.errors import EventsError
+from pgbulk.events import Backoff, Relay, Secret, outbox
 from pgbulk.load import load
 
 SECRET = "relay-test-secret-7c1f"
@@ -34,18 +36,27 @@ FAST = Backoff(first=0.01, cap=0.05)
 PGBULK = Path(sys.executable).with_name("pgbulk")
 
 Answer = Callable[[dict[str, Any], int], tuple[int, str]]
+#: Answers a whole request (its envelopes, its number from 0) before any event is
+#: looked at; None lets the events be answered one by one.
+Gate = Callable[[list[dict[str, Any]], int], tuple[int, str] | None]
 
 
 def ok(envelope: dict[str, Any], attempt: int) -> tuple[int, str]:
-    return 200, json.dumps({"eventId": envelope["id"]})
+    return 200, ""
 
 
 class Endpoint:
-    """A real HTTP server in a thread; ``answer(envelope, attempt)`` decides each reply."""
+    """A real HTTP server in a thread that speaks the function's batch protocol: a JSON
+    array of envelopes in, ``{"results": [{"eventId", "status", ...}]}`` out.
+    ``answer(envelope, attempt)`` decides each event's status; ``gate`` may answer a
+    whole request instead (401, 413, ...)."""
 
     def __init__(self, answer: Answer = ok) -> None:
         self.answer = answer
-        self.received: list[dict[str, Any]] = []  # every authenticated request, in arrival order
+        self.gate: Gate = lambda envelopes, n: None
+        self.received: list[dict[str, Any]] = []  # every event of authenticated requests
+        self.requests: list[int] = []  # events per request, in arrival order
+        self.refused = 0  # requests answered by the gate
         self.lock = threading.Lock()
         endpoint = self
 
@@ -64,11 +75,7 @@ class Endpoint:
                 if not hmac.compare_digest(self.headers.get("x-pgbulk-signature", ""), expected):
                     status, text = 401, '{"error":"unauthorized"}'
                 else:
-                    envelope = json.loads(body)
-                    with endpoint.lock:
-                        attempt = sum(e["id"] == envelope["id"] for e in endpoint.received)
-                        endpoint.received.append(envelope)
-                    status, text = endpoint.answer(envelope, attempt)
+                    status, text = endpoint.handle(json.loads(body))
                 payload = text.encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -82,6 +89,29 @@ class Endpoint:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def handle(self, envelopes: list[dict[str, Any]]) -> tuple[int, str]:
+        assert isinstance(envelopes, list)
+        with self.lock:
+            n = len(self.requests) + self.refused
+        whole = self.gate(envelopes, n)
+        if whole is not None:
+            with self.lock:
+                self.refused += 1
+            return whole
+        results = []
+        for envelope in envelopes:
+            with self.lock:
+                attempt = sum(e["id"] == envelope["id"] for e in self.received)
+                self.received.append(envelope)
+            status, text = self.answer(envelope, attempt)
+            result: dict[str, Any] = {"eventId": envelope["id"], "status": status}
+            if status != 200:
+                result["error"] = text
+            results.append(result)
+        with self.lock:
+            self.requests.append(len(envelopes))
+        return 200, json.dumps({"results": results})
 
     def ids(self) -> list[str]:
         with self.lock:
@@ -124,10 +154,12 @@ def _outbox(dsn: str) -> list[dict[str, Any]]:
 
 
 def _relay(dsn: str, url: str, **kw: Any) -> Relay:
-    """A relay with fast retries, sending one request at a time unless told otherwise, so
-    that the endpoint sees the whole outbox in id order."""
+    """A relay with fast retries, sending one request at a time and one event per
+    request unless told otherwise, so that the endpoint sees the whole outbox in id
+    order (the tests of batches say so)."""
     kw.setdefault("backoff", FAST)
     kw.setdefault("concurrency", 1)
+    kw.setdefault("per_request", 1)
     return Relay(dsn, url, Secret(SECRET.encode()), **kw)
 
 
@@ -254,13 +286,251 @@ def test_no_answer_is_retried(captured: str, endpoint: Endpoint) -> None:
     assert error.startswith("gave up after 2 attempts: ConnectionRefusedError")
 
 
-def test_a_wrong_secret_parks_events_as_unauthorized(captured: str, endpoint: Endpoint) -> None:
+def _run_in_thread(relay: Relay) -> threading.Thread:
+    thread = threading.Thread(target=relay.run, kwargs={"once": True}, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_wrong_secret_blocks_the_relay_and_parks_nothing(
+    captured: str, endpoint: Endpoint, caplog: pytest.LogCaptureFixture
+) -> None:
     _change(captured, "UPDATE users SET name = 'x' WHERE name IN ('User 1', 'User 2')")
+    before = _outbox(captured)
     relay = Relay(captured, endpoint.url, Secret(b"not-the-secret"), backoff=FAST, concurrency=1)
-    report = relay.run(once=True)
-    assert (report.delivered, report.parked) == (0, 2)
-    assert endpoint.received == []
-    assert {r["last_error"] for r in _outbox(captured)} == {'HTTP 401: {"error":"unauthorized"}'}
+    thread = _run_in_thread(relay)
+    try:
+        _wait_for(lambda: relay.report.refused_requests >= 3, "three refused requests")
+        with psycopg.connect(captured) as conn:
+            blocked = outbox.blocked(conn)
+        assert [(b.reason, b.last_error) for b in blocked] == [
+            ("unauthorized", 'HTTP 401: {"error":"unauthorized"}')
+        ]
+    finally:
+        relay.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert relay.report.parked == 0 and relay.report.delivered == 0
+    after = _outbox(captured)
+    # Untouched: still pending, no attempt counted, no error recorded against the events.
+    assert [(r["state"], r["attempts"], r["last_error"]) for r in after] == [
+        ("pending", 0, None) for _ in before
+    ]
+    assert any("DELIVERY BLOCKED since" in r.message for r in caplog.records)
+    with psycopg.connect(captured) as conn:
+        assert outbox.blocked(conn) == []  # a relay that stops takes its record with it
+    report = _relay(captured, endpoint.url).run(once=True)  # the right secret
+    assert report.delivered == 2 and endpoint.ids() == [r["event_id"] for r in before]
+
+
+def test_401_then_ok_loses_nothing_and_keeps_each_rows_order(
+    captured: str, endpoint: Endpoint
+) -> None:
+    for round_ in range(3):
+        _change(captured, f"UPDATE users SET name = 'round {round_}'")
+    rows = _outbox(captured)
+    seen_blocked: list[str] = []
+    calls = iter(range(1_000_000))  # next() is atomic under the GIL: one number per request
+
+    def gate(envelopes: list[dict[str, Any]], n: int) -> tuple[int, str] | None:
+        n = next(calls)
+        if n < 4:  # IAM not granted yet, then fixed
+            if n == 3:
+                with psycopg.connect(captured) as conn:
+                    seen_blocked.extend(b.reason for b in outbox.blocked(conn))
+            return (403 if n % 2 else 401), "Forbidden"
+        return None
+
+    endpoint.gate = gate
+    report = _relay(captured, endpoint.url, per_request=7, concurrency=3).run(once=True)
+
+    assert seen_blocked == ["unauthorized"]
+    assert (report.delivered, report.parked, report.refused_requests) == (len(rows), 0, 4)
+    assert max(endpoint.requests) > 1  # batches
+    by_row: dict[str, list[str]] = {}
+    for r in rows:
+        by_row.setdefault(r["row_id"], []).append(r["event_id"])
+    received: dict[str, list[str]] = {}
+    for e in endpoint.received:
+        received.setdefault(e["event"]["data"]["new"]["id"], []).append(e["id"])
+    assert received == by_row  # each once, in order
+    assert {(r["state"], r["attempts"]) for r in _outbox(captured)} == {("delivered", 1)}
+    with psycopg.connect(captured) as conn:
+        assert outbox.blocked(conn) == []
+
+
+def test_status_says_blocked_unauthorized(captured: str, endpoint: Endpoint) -> None:
+    _change(captured, "UPDATE users SET name = 'x' WHERE name = 'User 1'")
+    relay = Relay(captured, endpoint.url, Secret(b"wrong"), backoff=FAST, concurrency=1)
+    thread = _run_in_thread(relay)
+    try:
+        _wait_for(lambda: relay.report.refused_requests >= 1, "a refused request")
+        text = subprocess.run(
+            [str(PGBULK), "events", "status", "--dsn", captured],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        as_json = json.loads(
+            subprocess.run(
+                [str(PGBULK), "events", "status", "--dsn", captured, "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    finally:
+        relay.stop()
+        thread.join(timeout=30)
+    assert "blocked: unauthorized since " in text
+    assert as_json["pending"] == 1 and as_json["parked"] == 0
+    [blocked] = as_json["blocked"]
+    assert blocked["reason"] == "unauthorized" and blocked["since"]
+    assert blocked["last_error"] == 'HTTP 401: {"error":"unauthorized"}'
+
+
+def test_only_invalid_event_answers_park(captured: str, endpoint: Endpoint) -> None:
+    _change(captured, "UPDATE users SET name = name || '!' WHERE name IN ('User 1', 'User 2')")
+    first, second = (r["event_id"] for r in _outbox(captured))
+    endpoint.answer = lambda e, a: (
+        (404 if a == 0 else 200, "not found") if e["id"] == first else ok(e, a)
+    )
+    report = _relay(captured, endpoint.url).run(once=True)
+    assert (report.delivered, report.parked, report.failed_attempts) == (2, 0, 1)
+    assert endpoint.ids() == [first, first, second]
+
+
+@pytest.mark.parametrize("status", [413, 422])
+def test_a_batch_refused_whole_is_sent_again_event_by_event(
+    captured: str, endpoint: Endpoint, status: int
+) -> None:
+    _change(
+        captured, "UPDATE users SET name = name || '?' WHERE name IN ('User 1', 'User 2', 'User 3')"
+    )
+    rows = _outbox(captured)
+    bad = rows[1]["event_id"]
+    endpoint.gate = lambda envelopes, n: (
+        (status, '{"error":"too big"}') if any(e["id"] == bad for e in envelopes) else None
+    )
+    report = _relay(captured, endpoint.url, per_request=10).run(once=True)
+    assert (report.delivered, report.parked) == (2, 1)
+    parked = next(r for r in _outbox(captured) if r["event_id"] == bad)
+    assert parked["state"] == "parked"
+    assert parked["last_error"] == f'HTTP {status}: {{"error":"too big"}}'
+
+
+def test_a_2xx_counts_only_when_it_names_the_event(captured: str, endpoint: Endpoint) -> None:
+    _change(captured, "UPDATE users SET name = 'x' WHERE name = 'User 1'")
+    wrong = json.dumps({"results": [{"eventId": str(uuid.uuid4()), "status": 200}]})
+    answers = iter([(200, '{"ok":true}'), (200, wrong)])
+    endpoint.gate = lambda envelopes, n: next(answers, None)
+    report = _relay(captured, endpoint.url).run(once=True)
+    assert (report.delivered, report.failed_attempts) == (1, 2)
+    [row] = _outbox(captured)
+    assert row["state"] == "delivered" and row["attempts"] == 3
+    assert len(endpoint.received) == 1  # the third request, answered per event
+
+
+def test_no_transaction_is_open_while_a_request_waits(captured: str, endpoint: Endpoint) -> None:
+    _change(captured, "UPDATE users SET name = 'x' WHERE name IN ('User 1', 'User 2')")
+    waiting, release = threading.Event(), threading.Event()
+
+    def slow(envelope: dict[str, Any], attempt: int) -> tuple[int, str]:
+        waiting.set()
+        release.wait(timeout=30)
+        return ok(envelope, attempt)
+
+    endpoint.answer = slow
+    relay = _relay(captured, endpoint.url, per_request=10)
+    thread = _run_in_thread(relay)
+    try:
+        assert waiting.wait(timeout=30)
+        with psycopg.connect(captured, autocommit=True) as conn:
+            states = conn.execute(
+                "SELECT state, backend_xid IS NULL, backend_xmin IS NULL FROM pg_stat_activity"
+                " WHERE application_name = 'pgbulk relay'"
+            ).fetchall()
+            leased = conn.execute(
+                "SELECT count(*) FROM pgbulk.outbox WHERE leased_until > now()"
+            ).fetchone()
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert states == [("idle", True, True)]  # not "idle in transaction", no snapshot held
+    assert leased == (2,)
+    assert relay.report.delivered == 2
+
+
+def test_an_expired_lease_is_taken_over(captured: str, endpoint: Endpoint) -> None:
+    _change(captured, "UPDATE users SET name = 'x' WHERE name IN ('User 1', 'User 2')")
+    rows = _outbox(captured)
+    with psycopg.connect(captured, autocommit=True) as conn:  # a relay that died mid-batch
+        dead = outbox.claim(conn, 100, lease_seconds=0.5, relay_id=uuid.uuid4())
+    assert len(dead) == 2
+    assert _relay(captured, endpoint.url).run(once=True).delivered == 0  # leased: not taken
+    time.sleep(0.6)
+    assert _relay(captured, endpoint.url).run(once=True).delivered == 2
+    assert endpoint.ids() == [r["event_id"] for r in rows]
+
+
+def test_the_relay_purges_delivered_events_after_the_retention(
+    captured: str, endpoint: Endpoint
+) -> None:
+    _change(captured, "UPDATE users SET name = 'x' WHERE name IN ('User 1', 'User 2', 'User 3')")
+    rows = _outbox(captured)
+    with psycopg.connect(captured) as conn:
+        conn.execute(
+            "UPDATE pgbulk.outbox SET state = 'delivered', delivered_at = now() - interval '8 days'"
+            " WHERE id = %s",
+            (rows[0]["id"],),
+        )
+        conn.execute(
+            "UPDATE pgbulk.outbox SET state = 'parked', last_error = 'x' WHERE id = %s",
+            (rows[1]["id"],),
+        )
+    report = _relay(captured, endpoint.url).run(once=True)
+    assert (report.purged, report.delivered) == (1, 1)
+    left = {r["event_id"]: r["state"] for r in _outbox(captured)}
+    assert left == {rows[1]["event_id"]: "parked", rows[2]["event_id"]: "delivered"}
+    # Kept with retention off, or when delivered recently.
+    with psycopg.connect(captured) as conn:
+        conn.execute("UPDATE pgbulk.outbox SET delivered_at = now() - interval '30 days'")
+    assert _relay(captured, endpoint.url, retention=None).run(once=True).purged == 0
+    assert _relay(captured, endpoint.url, retention="31 days").run(once=True).purged == 0
+    assert len(_outbox(captured)) == 2
+
+
+def test_batches_carry_several_events_and_keep_each_rows_order(
+    captured: str, endpoint: Endpoint
+) -> None:
+    for round_ in range(5):
+        _change(captured, f"UPDATE users SET name = 'round {round_}'")
+    rows = _outbox(captured)
+    victim = rows[47]["event_id"]
+    endpoint.answer = lambda e, a: (503, "busy") if e["id"] == victim and a == 0 else ok(e, a)
+    report = _relay(captured, endpoint.url, batch_size=60, per_request=8, concurrency=4).run(
+        once=True
+    )
+    assert (report.delivered, report.parked) == (len(rows), 0)
+    assert max(endpoint.requests) == 8 and report.requests < len(rows) / 2
+    by_row: dict[str, list[str]] = {}
+    for r in rows:
+        by_row.setdefault(r["row_id"], []).append(r["event_id"])
+    received: dict[str, list[str]] = {}
+    for e in endpoint.received:
+        got = received.setdefault(e["event"]["data"]["new"]["id"], [])
+        if not got or got[-1] != e["id"]:  # the victim's retry repeats it in place
+            got.append(e["id"])
+    assert received == by_row
+
+
+def test_an_outbox_without_leases_says_to_reinstall(captured: str, endpoint: Endpoint) -> None:
+    with psycopg.connect(captured) as conn:
+        conn.execute("ALTER TABLE pgbulk.outbox DROP COLUMN leased_by")
+    with pytest.raises(EventsError, match="run `pgbulk events install` again"):
+        _relay(captured, endpoint.url).run(once=True)
+    events.install(captured)
+    assert _relay(captured, endpoint.url).run(once=True).delivered == 0
 
 
 def test_rows_in_parallel_keep_their_order_through_a_failure(

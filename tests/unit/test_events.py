@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from pgbulk.errors import EventsError, ParameterError
-from pgbulk.events import Backoff, Relay, Secret, read_secret
+from pgbulk.events import Backoff, Relay, Secret, envelope, read_secret
 from pgbulk.events.envelope import body
+from pgbulk.events.idtoken import audience_for, is_google_url
 from pgbulk.events.outbox import OutboxEvent
 from pgbulk.events.signing import signed_headers
 from pgbulk.events.transport import Endpoint, Outcome, classify, display_url, is_loopback
@@ -151,12 +152,14 @@ def test_text_fields_are_escaped() -> None:
         (425, Outcome.RETRY),
         (429, Outcome.RETRY),
         (400, Outcome.PARK),
-        (401, Outcome.PARK),
-        (403, Outcome.PARK),
-        (404, Outcome.PARK),
-        (405, Outcome.PARK),
         (413, Outcome.PARK),
-        (301, Outcome.PARK),
+        (422, Outcome.PARK),
+        (401, Outcome.BLOCKED),
+        (403, Outcome.BLOCKED),
+        (404, Outcome.RETRY),
+        (405, Outcome.RETRY),
+        (415, Outcome.RETRY),
+        (301, Outcome.RETRY),
     ],
 )
 def test_answers_decide_the_events_fate(status: int, outcome: Outcome) -> None:
@@ -217,8 +220,57 @@ def test_backoff_doubles_up_to_the_cap_with_half_jitter() -> None:
         ({"concurrency": 65}, "concurrency"),
         ({"max_attempts": -1}, "max_attempts"),
         ({"poll_interval": 0}, "poll_interval"),
+        ({"per_request": 0}, "per_request"),
+        ({"per_request": 1001}, "per_request"),
+        ({"lease_seconds": 10, "timeout": 30}, "lease_seconds"),
+        ({"max_request_bytes": 100}, "max_request_bytes"),
     ],
 )
 def test_relay_parameters_are_checked(kw: dict[str, int], name: str) -> None:
     with pytest.raises(ParameterError, match=name):
         Relay("dbname=x", "http://127.0.0.1:1/", Secret(b"s"), **kw)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ batches and ID tokens
+
+
+def test_a_batch_is_a_json_array_of_the_envelopes_in_order() -> None:
+    one, two = envelope.body(_event(op="INSERT")), envelope.body(_event(op="DELETE"))
+    assert json.loads(envelope.batch_body([one, two])) == [json.loads(one), json.loads(two)]
+
+
+def test_requests_stay_under_the_size_and_count_limits() -> None:
+    relay = Relay(
+        "dbname=x", "http://127.0.0.1:1/", Secret(b"s"), per_request=3, max_request_bytes=2048
+    )
+    small = [_event(id=i) for i in range(7)]
+    assert [len(c) for c in relay._requests(small)] == [3, 3, 1]
+    big_row = '{"id": "1", "blob": "' + "x" * 1500 + '"}'
+    mixed = [_event(id=1), _event(id=2, new_row=big_row), _event(id=3)]
+    chunks = relay._requests(mixed)
+    assert [[e.id for e, _ in c] for c in chunks] == [[1], [2], [3]]
+    assert all(len(envelope.batch_body([b for _, b in c])) <= 2048 for c in chunks)
+    huge = [_event(id=9, new_row='{"id": "9", "blob": "' + "y" * 5000 + '"}')]
+    assert [len(c) for c in relay._requests(huge)] == [1]  # alone; the function answers 413
+
+
+@pytest.mark.parametrize(
+    ("url", "google"),
+    [
+        ("https://events-abc123-ew.a.run.app/", True),
+        ("https://europe-west1-proj.cloudfunctions.net/pgbulk-events", True),
+        ("http://events-abc123-ew.a.run.app/", False),
+        ("https://fn.example.com/", False),
+        ("http://127.0.0.1:8080/", False),
+    ],
+)
+def test_google_urls_get_id_tokens_by_default(url: str, google: bool) -> None:
+    assert is_google_url(url) is google
+
+
+def test_the_audience_is_the_url_without_query() -> None:
+    assert audience_for("https://x.a.run.app/") == "https://x.a.run.app"
+    assert audience_for("https://x.a.run.app") == "https://x.a.run.app"
+    assert (
+        audience_for("https://r-p.cloudfunctions.net/fn?a=1") == "https://r-p.cloudfunctions.net/fn"
+    )

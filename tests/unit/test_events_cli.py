@@ -64,3 +64,21 @@ def test_one_secret_source_only(capsys: pytest.CaptureFixture[str]) -> None:
 def test_force_needs_drop_outbox(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["events", "uninstall", "--dsn", "dbname=none", "--force"]) == 2
     assert "--force only applies with --drop-outbox" in capsys.readouterr().err
+
+
+def test_the_health_endpoint_answers_while_the_relay_runs() -> None:
+    import urllib.error
+    import urllib.request
+
+    from pgbulk.events.health import HealthServer
+
+    alive = [True]
+    with HealthServer("127.0.0.1", 0, lambda: alive[0]) as server:
+        url = f"http://127.0.0.1:{server.port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert r.status == 200
+        alive[0] = False
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(url, timeout=5)
+        assert e.value.code == 503
+        e.value.close()

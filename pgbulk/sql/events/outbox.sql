@@ -48,6 +48,30 @@ CREATE INDEX IF NOT EXISTS outbox_pending_idx ON pgbulk.outbox (id) WHERE state 
 CREATE INDEX IF NOT EXISTS outbox_pending_row_idx
     ON pgbulk.outbox (table_schema, table_name, row_id, id) WHERE state = 'pending';
 
+-- The relay claims a batch by leasing it (leased_until, leased_by) in one short
+-- statement, sends it with no transaction open, then records the outcomes: a relay
+-- that dies mid-batch leaves a lease that simply expires. Added by ALTER so that an
+-- outbox installed by an earlier version gains them on `pgbulk events install`.
+ALTER TABLE pgbulk.outbox
+    ADD COLUMN IF NOT EXISTS leased_until timestamptz,
+    ADD COLUMN IF NOT EXISTS leased_by uuid;
+
+-- The relay's retention purge: "delivered events older than N".
+CREATE INDEX IF NOT EXISTS outbox_delivered_idx
+    ON pgbulk.outbox (delivered_at) WHERE state = 'delivered';
+
+-- A relay whose requests the function refuses (401/403: a credentials problem, not
+-- an event's) records it here while it lasts, for `pgbulk events status`; one row
+-- per running relay, deleted when delivery resumes or the relay stops.
+CREATE TABLE IF NOT EXISTS pgbulk.relay_status (
+    relay_id        uuid PRIMARY KEY,
+    url             text NOT NULL,
+    blocked_since   timestamptz NOT NULL,
+    blocked_reason  text NOT NULL,
+    last_error      text,
+    seen_at         timestamptz NOT NULL DEFAULT now()
+);
+
 -- SECURITY DEFINER: whoever may write users/emails/phone_numbers can record the
 -- change without being granted anything on the outbox. The pinned search_path keeps
 -- such a function from resolving names in a schema the caller controls.

@@ -11,15 +11,20 @@ starts a JVM; a stray JVM would outlive the tests).
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +272,217 @@ class PubSubEmulator:
             messages.extend(self.pull(subscription))
             time.sleep(0.1)
         return messages
+
+
+# ---------------------------------------------------------------------- Google ID tokens
+#
+# Cloud Run checks a caller's ID token before the function sees the request; the
+# relay gets its token from the metadata server. Neither runs here, so both are
+# stood in for on 127.0.0.1 with a test key pair made per run: the metadata server
+# signs tokens as Google does (RS256, iss accounts.google.com, aud the URL asked
+# for); the gate verifies signature, audience, issuer and expiry with google-auth's
+# own verifier, as Cloud Run would, then forwards to the real function.
+
+GOOGLE_ISSUER = "https://accounts.google.com"
+METADATA_IDENTITY = "/computeMetadata/v1/instance/service-accounts/default/identity"
+METADATA_ACCOUNT = "/computeMetadata/v1/instance/service-accounts/default/"
+RELAY_ACCOUNT = "relay@pgbulk-test.iam.gserviceaccount.com"
+
+
+class TestKeys:
+    """An RSA key pair standing in for Google's token-signing key."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key_id = "pgbulk-test-key"
+        self.private_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        self.public_pem = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def sign(self, audience: str, lifetime: float) -> str:
+        from google.auth import crypt, jwt
+
+        now = int(time.time())
+        signer = crypt.RSASigner.from_string(self.private_pem, self.key_id)
+        payload = {
+            "iss": GOOGLE_ISSUER,
+            "aud": audience,
+            "sub": RELAY_ACCOUNT,
+            "email": RELAY_ACCOUNT,
+            "iat": now,
+            "exp": now + int(lifetime),
+        }
+        return jwt.encode(signer, payload).decode()  # type: ignore[no-untyped-call,no-any-return]
+
+
+class _Server:
+    """A ThreadingHTTPServer on 127.0.0.1 in a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = int(self.httpd.server_address[1])
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FakeMetadataServer:
+    """The GCE metadata server's identity endpoint (and its ping), on 127.0.0.1.
+    Point google-auth at it with :meth:`environ` (GCE_METADATA_HOST / _IP)."""
+
+    def __init__(self, keys: TestKeys, *, lifetime: float = 3600.0) -> None:
+        self.keys = keys
+        self.lifetime = lifetime
+        self.issued: list[str] = []  # audiences of the tokens handed out
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.headers.get("Metadata-Flavor") != "Google":
+                    self._send(403, b"missing Metadata-Flavor")
+                    return
+                url = urllib.parse.urlsplit(self.path)
+                if url.path in ("", "/"):
+                    self._send(200, b"ok")
+                    return
+                if url.path == METADATA_ACCOUNT:  # read when google-auth sets up
+                    info = {"email": RELAY_ACCOUNT, "aliases": ["default"], "scopes": []}
+                    self._send(200, json.dumps(info).encode(), "application/json")
+                    return
+                if url.path == METADATA_IDENTITY:
+                    [audience] = urllib.parse.parse_qs(url.query)["audience"]
+                    fake.issued.append(audience)
+                    self._send(200, fake.keys.sign(audience, fake.lifetime).encode())
+                    return
+                self._send(404, b"not found")
+
+            def _send(self, status: int, body: bytes, type_: str = "text/plain") -> None:
+                self.send_response(status)
+                self.send_header("Metadata-Flavor", "Google")
+                self.send_header("content-type", type_)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = _Server(Handler)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "GCE_METADATA_HOST": self.host,
+            "GCE_METADATA_IP": self.host,
+            "GCE_METADATA_TIMEOUT": "2",
+        }
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+class TokenGate:
+    """Cloud Run's front door: a request needs a valid ID token for ``audience`` (401
+    without one, 403 while ``refuse`` says so), then goes on, without the token, to the
+    function."""
+
+    def __init__(self, keys: TestKeys, upstream: EventsFunction) -> None:
+        self.keys = keys
+        self.upstream = upstream
+        self.refuse: Callable[[int], int | None] = lambda n: None  # request number -> status
+        self.requests = 0
+        self.remaining: list[float] = []  # seconds each accepted token still had
+        self.rejected: list[str] = []
+        self.lock = threading.Lock()
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with gate.lock:
+                    n = gate.requests
+                    gate.requests += 1
+                status = gate.check(self.headers.get("authorization", ""), n)
+                if status is not None:
+                    self._send(status, {"content-type": "text/plain"}, b"Unauthorized")
+                    return
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("authorization",)
+                }
+                conn = http.client.HTTPConnection("127.0.0.1", gate.upstream.port, timeout=60)
+                try:
+                    conn.request("POST", self.path, body=body, headers=headers)
+                    r = conn.getresponse()
+                    payload = r.read()
+                    self._send(r.status, {"content-type": r.getheader("content-type", "")}, payload)
+                except OSError:
+                    self._send(503, {"content-type": "text/plain"}, b"Service Unavailable")
+                finally:
+                    conn.close()
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = _Server(Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/"
+
+    @property
+    def audience(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def check(self, authorization: str, n: int) -> int | None:
+        from google.auth import exceptions, jwt
+
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            self.rejected.append("no token")
+            return 401
+        try:
+            claims = jwt.decode(  # type: ignore[no-untyped-call]
+                token,
+                certs={self.keys.key_id: self.keys.public_pem.decode()},
+                audience=self.audience,
+                clock_skew_in_seconds=0,
+            )
+        except (ValueError, exceptions.GoogleAuthError) as e:
+            self.rejected.append(str(e))
+            return 401
+        if claims.get("iss") != GOOGLE_ISSUER:
+            self.rejected.append("issuer")
+            return 401
+        refused = self.refuse(n)
+        if refused is not None:
+            return refused
+        with self.lock:
+            self.remaining.append(claims["exp"] - time.time())
+        return None
+
+    def stop(self) -> None:
+        self.server.stop()

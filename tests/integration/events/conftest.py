@@ -4,6 +4,7 @@ and always stopped here. Missing parts skip with one line, and fail under CI=tru
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,10 @@ from tests.conftest import skip_or_fail
 from tests.integration.events.chain import (
     ChainError,
     EventsFunction,
+    FakeMetadataServer,
     PubSubEmulator,
+    TestKeys,
+    TokenGate,
     build_function,
     missing_part,
 )
@@ -68,3 +72,36 @@ def chain(pubsub: PubSubEmulator, tmp_path: Path) -> Iterator[Chain]:
         yield Chain(pubsub, function, topic, subscription, SECRET, log)
     finally:
         function.stop()
+
+
+@dataclass
+class Gated:
+    """The chain behind Cloud Run's ID-token check, with a metadata server to get tokens."""
+
+    chain: Chain
+    keys: TestKeys
+    metadata: FakeMetadataServer
+    gate: TokenGate
+
+    def relay_env(self) -> dict[str, str]:
+        """For a ``pgbulk relay`` subprocess: the secret, and google-auth pointed at the
+        fake metadata server (no key file: ADC falls through to the metadata server)."""
+        env = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
+        env.pop("METADATA_SERVER_DETECTION", None)
+        return {**env, **self.metadata.environ(), "PGBULK_EVENTS_SECRET": self.chain.secret}
+
+
+@pytest.fixture(scope="session")
+def test_keys() -> TestKeys:
+    return TestKeys()
+
+
+@pytest.fixture
+def gated(chain: Chain, test_keys: TestKeys) -> Iterator[Gated]:
+    metadata = FakeMetadataServer(test_keys)
+    gate = TokenGate(test_keys, chain.function)
+    try:
+        yield Gated(chain, test_keys, metadata, gate)
+    finally:
+        gate.stop()
+        metadata.stop()

@@ -4,15 +4,18 @@ the events function (Node.js) and the Pub/Sub emulator (Java).
 What is checked is what a consumer of the subscription sees: every committed change
 exactly once (content, attributes, ordering key, the shared message schema), in commit
 order per row, nothing from a rolled-back transaction; across an outage of the
-function nothing is lost and a duplicate carries the same event_id; a relay with the
-wrong secret gets its events parked as unauthorized, not retried forever.
+function nothing is lost and a duplicate carries the same event_id; behind Cloud Run's
+ID-token check (a stand-in with a test key pair) with tokens from a fake metadata
+server, refreshed before they expire; a refused relay (401/403) parks nothing and
+delivers in order once let through; a secret rotation loses nothing; big numbers keep
+every digit.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +34,9 @@ from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.events import Backoff, Relay, Secret
 from pgbulk.load import load
 from tests.integration.events.chain import FUNCTIONS, Message
-from tests.integration.events.conftest import Chain
+from tests.integration.events.conftest import Chain, Gated
+
+FAST = Backoff(first=0.05, cap=0.2)
 
 pytestmark = pytest.mark.emulator
 
@@ -193,20 +198,35 @@ def _run_script(dsn: str) -> dict[str, str]:
 
 
 def test_changes_arrive_on_the_subscription_exactly_as_committed(
-    captured: str, chain: Chain
+    captured: str, gated: Gated
 ) -> None:
+    chain = gated.chain
     keys = _run_script(captured)
     rows = _outbox(captured)
 
+    # Behind the ID-token check, with a token from the (fake) metadata server.
     done = subprocess.run(
-        [str(PGBULK), "relay", "--dsn", captured, "--url", chain.function.url, "--once"],
-        env={**os.environ, "PGBULK_EVENTS_SECRET": chain.secret},
+        [
+            str(PGBULK),
+            "relay",
+            "--dsn",
+            captured,
+            "--url",
+            gated.gate.url,
+            "--once",
+            "--google-auth",
+            "--per-request",
+            "4",
+        ],
+        env=gated.relay_env(),
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert f"relay: {len(rows)} delivered, 0 parked" in done.stderr
+    assert gated.gate.rejected == [] and gated.gate.requests >= len(rows) / 4
+    assert gated.metadata.issued == [gated.gate.audience]  # one token served every request
 
     messages = chain.pubsub.pull_until(chain.subscription, len(rows))
     assert len(messages) == len(rows)  # a clean run sends each event once
@@ -269,23 +289,182 @@ def test_an_outage_of_the_function_loses_nothing(captured: str, chain: Chain) ->
     assert relay.report.failed_attempts >= 2
 
 
-def test_a_wrong_secret_parks_events_as_unauthorized(captured: str, chain: Chain) -> None:
+def test_a_wrong_secret_blocks_delivery_and_parks_nothing(captured: str, chain: Chain) -> None:
     with psycopg.connect(captured) as conn:
         conn.execute("UPDATE users SET name = 'x' WHERE name IN ('User 1', 'User 2', 'User 3')")
 
-    report = Relay(captured, chain.function.url, Secret(b"wrong-secret")).run(once=True)
-
-    assert (report.delivered, report.parked, report.failed_attempts) == (0, 3, 0)
-    rows = _outbox(captured)
-    assert {r["state"] for r in rows} == {"parked"}
-    st = events.status(captured)
-    assert st.parked_errors == [('HTTP 401: {"error":"unauthorized"}', 3)]
+    relay = Relay(captured, chain.function.url, Secret(b"wrong-secret"), backoff=FAST)
+    thread = threading.Thread(target=relay.run, kwargs={"once": True})
+    thread.start()
+    try:
+        _wait_for(lambda: relay.report.refused_requests >= 2, "two refused requests")
+        st = events.status(captured)
+        assert (st.pending, st.parked) == (3, 0)
+    finally:
+        relay.stop()
+        thread.join(timeout=60)
+    assert relay.report.parked == 0
+    assert {r["state"] for r in _outbox(captured)} == {"pending"}
     assert chain.pubsub.pull(chain.subscription) == []
     assert "wrong-secret" not in chain.function_log.read_text()
 
-    assert events.requeue(captured) == 3  # the secret fixed, the same events go out
+    # The secret fixed, the same events go out, in order.
+    report = Relay(captured, chain.function.url, Secret(chain.secret.encode())).run(once=True)
+    assert report.delivered == 3
+    _assert_received_as_committed(chain.pubsub.pull_until(chain.subscription, 3), _outbox(captured))
+
+
+def _daemon(gated: Gated, dsn: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            str(PGBULK),
+            "relay",
+            "--dsn",
+            dsn,
+            "--url",
+            gated.gate.url,
+            "--poll-interval",
+            "0.2",
+            *list(extra),
+        ],
+        env=gated.relay_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(relay: subprocess.Popen[str]) -> str:
+    relay.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = relay.communicate(timeout=60)
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait()
+    assert relay.returncode == 0, stderr
+    return stderr
+
+
+def test_refused_by_cloud_run_at_first_nothing_parked_nothing_lost_order_kept(
+    captured: str, gated: Gated
+) -> None:
+    """The relay's invoker role not granted yet: Cloud Run answers 403 (then 401), and
+    later lets it through. The events wait, pending, and then go out in order."""
+    chain = gated.chain
+    gated.gate.refuse = lambda n: (403 if n % 2 == 0 else 401) if n < 4 else None
+    for round_ in range(3):
+        with psycopg.connect(captured) as conn:
+            conn.execute("UPDATE users SET name = %s", (f"round {round_}",))
+    rows = _outbox(captured)
+
+    relay = _daemon(gated, captured, "--google-auth", "--per-request", "7")
+    try:
+        _wait_for(lambda: events.status(captured).delivered == len(rows), "the backlog")
+        assert events.status(captured).parked == 0
+    finally:
+        stderr = _stop(relay)
+    assert gated.gate.requests > 4
+    # Loud, one line per try (a try's concurrent requests refused together: one line).
+    assert 1 <= stderr.count("DELIVERY BLOCKED since") <= 4
+    assert "4 requests refused (unauthorized)" in stderr
+    messages = chain.pubsub.pull_until(chain.subscription, len(rows))
+    _assert_received_as_committed(messages, _outbox(captured))
+
+
+def test_id_tokens_are_refreshed_before_they_expire(captured: str, gated: Gated) -> None:
+    # google-auth takes a token for expired 3 min 45 s (225 s) before it is: these
+    # are fetched anew after 3 s, while still 225 s from expiring.
+    gated.metadata.lifetime = 228
+    relay = _daemon(gated, captured, "--google-auth")
+    try:
+        for round_ in range(3):
+            with psycopg.connect(captured) as conn:
+                conn.execute(
+                    "UPDATE users SET name = %s WHERE id = (SELECT id FROM users ORDER BY id LIMIT 1)",
+                    (f"r{round_}",),
+                )
+            _wait_for(lambda: events.status(captured).pending == 0, "the change to be delivered")
+            time.sleep(2)
+    finally:
+        stderr = _stop(relay)
+    assert gated.gate.rejected == [], stderr
+    assert (gated.gate.requests, len(gated.metadata.issued)) == (3, 2), gated.gate.remaining
+    assert min(gated.gate.remaining) > 200  # never sent close to expiry
+
+
+def test_a_bigint_beyond_2_53_and_a_long_numeric_arrive_exact(captured: str, chain: Chain) -> None:
+    with psycopg.connect(captured) as conn:
+        conn.execute("ALTER TABLE users ADD COLUMN big bigint, ADD COLUMN amount numeric")
+        conn.execute(
+            "UPDATE users SET big = 9007199254740993, amount = 123456789012345678901234567890.000001"
+            " WHERE name = 'User 1'"
+        )
     assert (
         Relay(captured, chain.function.url, Secret(chain.secret.encode())).run(once=True).delivered
-        == 3
+        == 1
     )
-    _assert_received_as_committed(chain.pubsub.pull_until(chain.subscription, 3), _outbox(captured))
+    [message] = chain.pubsub.pull_until(chain.subscription, 1)
+    assert '"big":9007199254740993' in message.data["new"]
+    assert '"amount":123456789012345678901234567890.000001' in message.data["new"]
+    assert '"big":{"old":null,"new":9007199254740993}' in message.data["diff"]
+
+
+def test_rotating_the_secret_loses_no_event(captured: str, chain: Chain) -> None:
+    old, new = chain.secret, "rotated-events-secret-2c8e"
+
+    def change_and_relay(secret: str) -> int:
+        with psycopg.connect(captured) as conn:
+            conn.execute(
+                "UPDATE users SET name = name || '.' WHERE id = (SELECT id FROM users ORDER BY id LIMIT 1)"
+            )
+        relay = Relay(captured, chain.function.url, Secret(secret.encode()), backoff=FAST)
+        thread = threading.Thread(target=relay.run, kwargs={"once": True})
+        thread.start()
+        thread.join(timeout=10)
+        relay.stop()
+        thread.join(timeout=30)
+        return relay.report.delivered
+
+    # 1. The function learns the new secret, keeps the old one as previous.
+    chain.function.stop()
+    chain.function.env.update(EVENTS_SECRET=new, EVENTS_SECRET_PREVIOUS=old)
+    chain.function.start()
+    assert change_and_relay(old) == 1, _outbox(captured)  # relays not yet switched still deliver
+    # 2. The relay signs with the new secret.
+    assert change_and_relay(new) == 1, _outbox(captured)
+    # 3. The previous secret is removed: the old one no longer opens the door.
+    chain.function.stop()
+    del chain.function.env["EVENTS_SECRET_PREVIOUS"]
+    chain.function.start()
+    assert change_and_relay(old) == 0
+    assert events.status(captured).parked == 0  # refused, not parked
+    assert change_and_relay(new) == 2  # the one refused, then the new one
+    assert len(chain.pubsub.pull_until(chain.subscription, 4)) == 4
+
+
+def test_an_oversized_event_is_parked_with_413_and_the_rest_goes_on(
+    captured: str, chain: Chain
+) -> None:
+    with psycopg.connect(captured) as conn:
+        conn.execute("UPDATE users SET name = repeat('x', 1100000) WHERE name = 'User 1'")
+        conn.execute("UPDATE users SET name = 'small' WHERE name = 'User 2'")
+    # max_attempts bounds the test: a transport error instead of the 413 would be
+    # retried and end as "gave up after 3 attempts", not as the answer below.
+    report = Relay(
+        captured, chain.function.url, Secret(chain.secret.encode()), max_attempts=3, backoff=FAST
+    ).run(once=True)
+    assert (report.delivered, report.parked) == (1, 1)
+    big = next(r for r in _outbox_errors(captured) if r[0] == "parked")
+    assert big[1] == 'HTTP 413: {"error":"body larger than 1048576 bytes"}'
+    [message] = chain.pubsub.pull_until(chain.subscription, 1)
+    assert json.loads(message.data["new"])["name"] == "small"
+
+
+def _outbox_errors(dsn: str) -> list[tuple[str, str | None]]:
+    with psycopg.connect(dsn) as conn:
+        return [
+            (state, error)
+            for state, error in conn.execute(
+                "SELECT state, last_error FROM pgbulk.outbox ORDER BY id"
+            ).fetchall()
+        ]
