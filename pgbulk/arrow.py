@@ -70,7 +70,9 @@ def string_array(text: Text) -> pa.StringArray:
 def _column_array(frame: Frame, column: Column) -> pa.Array:
     values = frame.values(column.name)
     if isinstance(values, np.ndarray):
-        return types.to_arrow(column.type, values)
+        return types.to_arrow(column.type, values, frame.nulls.get(column.name))
+    if isinstance(values, pa.Array):
+        return values.cast(types.arrow_type(column.type))
     return string_array(frame.text(column.name))
 
 
