@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from pgbulk.ddl import quote
 from pgbulk.errors import ParameterError
@@ -81,28 +82,80 @@ class Sequence(Drawn):
     types = INTEGERS
     start: int = 1
     step: int = 1
+    every: int = 1
     key: int | None = None
 
     def __post_init__(self) -> None:
         _integer("sequence start", self.start)
         if _integer("sequence step", self.step) == 0:
             raise ParameterError("sequence step", self.step, "must not be 0")
+        if _integer("sequence every", self.every) < 1:
+            raise ParameterError("sequence every", self.every, "must be at least 1")
 
     def generate(self, frame: Frame, column: Column) -> Values:
-        return frame.slots().astype(np.int64) * np.int64(self.step) + np.int64(self.start)
+        slots = frame.slots().astype(np.int64)
+        if self.every > 1:
+            slots //= np.int64(self.every)
+        return slots * np.int64(self.step) + np.int64(self.start)
 
-    def unique_rows(self) -> int:
-        return 2**62
+    def unique_rows(self) -> int | None:
+        return 2**62 if self.every == 1 else None
 
     def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule | None:
         if table.parent is not None:
             return None
         c = quote(column.name)
+        last = f"({{rows}} - 1) / {self.every}"
         return Rule(
             f"({c} - ({self.start})) % ({self.step}) = 0"
-            f" AND ({c} - ({self.start})) / ({self.step}) BETWEEN 0 AND {{rows}} - 1",
-            f"{column.name} is {self.start} + {self.step} x row",
+            f" AND ({c} - ({self.start})) / ({self.step}) BETWEEN 0 AND {last}",
+            f"{column.name} is {self.start} + {self.step} x (row / {self.every})",
         )
+
+
+@dataclass(frozen=True)
+class Position(Drawn):
+    """The row's position under its parent, ``start + n`` (order lines 1, 2, 3, ...):
+    with the parent's key, a composite key unique by construction."""
+
+    kind = "position"
+    types = INTEGERS
+    start: int = 1
+    key: int | None = None
+
+    def generate(self, frame: Frame, column: Column) -> Values:
+        return frame.positions + np.int64(_integer("position start", self.start))
+
+    def position_sql(self, column: Column, table: Table, dataset: Dataset) -> str:
+        return f"{quote(column.name)} - ({self.start})"
+
+
+@dataclass(frozen=True)
+class Constant(Drawn):
+    """The same value on every row: a string, a number, a boolean, or NULL (no ``value``).
+    Into ``char(n)``, the string is padded with spaces to n, as the server stores it."""
+
+    kind = "constant"
+    types = TEXTS | NUMBERS | frozenset({"bool", "json", "jsonb"})
+    value: str | int | float | bool | None = None
+    key: int | None = None
+
+    def generate(self, frame: Frame, column: Column) -> Values:
+        if self.value is None:  # Arrow's null type: NULL in any PostgreSQL type
+            frame.nulls[column.name] = np.ones(frame.rows, dtype=np.bool_)
+            return pa.nulls(frame.rows)
+        if isinstance(self.value, str):
+            text = self.value
+            if column.type.name == "bpchar" and column.type.modifiers:
+                text = text.ljust(column.type.modifiers[0])
+            data = np.frombuffer(text.encode(), dtype=np.uint8)
+            return Text(np.broadcast_to(data, (frame.rows, len(data))).copy())
+        return np.full(frame.rows, self.value)
+
+    def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule | None:
+        if self.value is None or isinstance(self.value, str):
+            return None
+        return Rule(f"{quote(column.name)} = {self.value!r}", f"{column.name} is {self.value}")
 
 
 @dataclass(frozen=True)

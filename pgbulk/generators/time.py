@@ -44,9 +44,9 @@ def instant(name: str, value: object) -> np.datetime64:
         ) from None
 
 
-def iso(value: object) -> str:
+def iso(name: str, value: object) -> str:
     """The canonical text of a bound (what a spec's definition records)."""
-    return str(instant("instant", value))
+    return str(instant(name, value))
 
 
 def duration_us(name: str, value: object) -> int:
@@ -76,8 +76,8 @@ class UniformTime(Drawn):
     key: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", iso(instant("uniform_time start", self.start)))
-        object.__setattr__(self, "end", iso(instant("uniform_time end", self.end)))
+        object.__setattr__(self, "start", iso("uniform_time start", self.start))
+        object.__setattr__(self, "end", iso("uniform_time end", self.end))
         if instant("end", self.end) <= instant("start", self.start):
             raise ParameterError(
                 "uniform_time end", self.end, f"must be after start ({self.start})"
@@ -112,7 +112,7 @@ class Series(Drawn):
     key: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", iso(instant("series start", self.start)))
+        object.__setattr__(self, "start", iso("series start", self.start))
         if duration_us("series step", self.step) <= 0:
             raise ParameterError("series step", self.step, "must be a positive duration")
         if duration_us("series jitter", self.jitter) < 0:
