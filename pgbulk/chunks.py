@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import cached_property
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from pgbulk import copy_format, types
 from pgbulk.errors import ParameterError, PgbulkError
@@ -37,9 +36,19 @@ from pgbulk.generators import FromParent, Key, Stream, default_key
 from pgbulk.model import Column, Dataset, PerParent, Table
 from pgbulk.plan import Plan, Unit
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 #: A column's values as generators make them: a numpy array, text, text in parts, or an
 #: Arrow array (lists and structs, which the type layer encodes).
-Values: TypeAlias = npt.NDArray[Any] | Text | Sequence[Text | bytes] | pa.Array
+Values: TypeAlias = "npt.NDArray[Any] | Text | Sequence[Text | bytes] | pa.Array"
+
+
+def is_arrow(values: object) -> bool:
+    """An Arrow array, told without importing pyarrow (load workers of text and uuid columns
+    never import it: 35 MB each)."""
+    return type(values).__module__.startswith("pyarrow")
+
 
 MAX_SEED = 2**63 - 1
 
@@ -150,8 +159,10 @@ class Frame:
             return _take_text(values, rows)
         if isinstance(values, np.ndarray):
             return values[rows]
-        if isinstance(values, pa.Array):
-            return values.take(pa.array(rows))
+        if is_arrow(values):
+            import pyarrow as pa
+
+            return values.take(pa.array(rows))  # type: ignore[union-attr]
         return _take_text(concat(*values), rows)
 
     def parent_text(self, name: str) -> Text:
@@ -321,7 +332,7 @@ def _for_copy(
     """Generated text goes to the wire as it is (its bytes are the send format of text and
     of uuid; a NULL is a length of -1); arrays of numbers, times and the like, and Arrow
     arrays, through the type layer, with the column's NULL mask."""
-    if isinstance(values, np.ndarray | pa.Array):
+    if isinstance(values, np.ndarray) or is_arrow(values):
         encode = types.encode_canonical if canonical else types.encode
         return encode(column.type, values, nulls=nulls)
     return values
@@ -346,6 +357,6 @@ def _as_text(values: Values, type_name: str) -> Text:
             sign = Text(np.full((len(values), 1), ord("-"), np.uint8), negative.astype(np.int32))
             return concat(sign, magnitude)
         raise PgbulkError(f"a template cannot print a {values.dtype} column yet")
-    if isinstance(values, pa.Array):
-        raise PgbulkError(f"a template cannot print a {values.type} column yet")
+    if is_arrow(values):
+        raise PgbulkError(f"a template cannot print a {values.type} column yet")  # type: ignore[union-attr]
     return concat(*values)

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from pgbulk import types
-from pgbulk.chunks import Chunk, Rows, Values
+from pgbulk.chunks import Chunk, Rows, Values, is_arrow
 from pgbulk.copy_format import Packed
 from pgbulk.generate import Text
 from pgbulk.model import Column, Dataset, PerParent, Table
@@ -127,7 +126,7 @@ def _widths(values: Values, column: Column) -> npt.NDArray[np.int64]:
         return np.full(max(n, 1), width, dtype=np.int64)
     if isinstance(values, Text):
         lengths = values.row_lengths().astype(np.int64)
-    elif isinstance(values, pa.Array):
+    elif is_arrow(values):
         encoded = types.encode(column.type, values)
         if isinstance(encoded, Packed):
             lengths = encoded.lengths().astype(np.int64)

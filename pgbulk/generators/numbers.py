@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from pgbulk.ddl import quote
 from pgbulk.errors import ParameterError
@@ -142,6 +141,8 @@ class Constant(Drawn):
 
     def generate(self, frame: Frame, column: Column) -> Values:
         if self.value is None:  # Arrow's null type: NULL in any PostgreSQL type
+            import pyarrow as pa
+
             frame.nulls[column.name] = np.ones(frame.rows, dtype=np.bool_)
             return pa.nulls(frame.rows)
         if isinstance(self.value, str):

@@ -1,0 +1,191 @@
+"""Spec datasets (pgbulk/spec/builtin, TOML files) loaded, verified and fingerprinted by the
+same code as every dataset, on PostgreSQL 15 and 18; pgbench runs on the pgbench spec."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgbulk import fingerprint
+from pgbulk.chunks import Rows
+from pgbulk.cli import main
+from pgbulk.dsn import with_dbname
+from pgbulk.load import load
+from pgbulk.plan import Shard
+from pgbulk.spec import load_spec
+from pgbulk.verify import verify
+
+PGBENCH = Path("/usr/lib/postgresql/15/bin/pgbench")
+SHOP_SCALE = 3_000
+
+
+def _pgbench() -> Path:
+    if PGBENCH.exists():
+        return PGBENCH
+    found = shutil.which("pgbench")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("pgbench not found (apt-get install postgresql-client-15)")
+        pytest.skip("pgbench not found")
+    return Path(found)
+
+
+def _libpq_env(dsn: str) -> dict[str, str]:
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    keys = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+    }
+    return {**os.environ, **{v: str(info[k]) for k, v in keys.items() if info.get(k) is not None}}
+
+
+def test_shop_loads_verifies_and_fingerprints_through_the_ledger(db_dsn: str) -> None:
+    dataset = load_spec("shop")
+    report = load(db_dsn, dataset=dataset, scale=SHOP_SCALE, seed=11, workers=2)
+    rows = Rows(dataset, SHOP_SCALE, seed=11)
+    assert report.rows["customers"] == SHOP_SCALE and report.rows["products"] == 10_000
+    # No dataset given: the ledger's definition is the whole spec, rebuilt by from_definition.
+    assert fingerprint.of_database(db_dsn) == fingerprint.of_dataset(rows)
+    checked = verify(db_dsn)
+    assert checked.ok, checked.summary()
+    with psycopg.connect(db_dsn) as conn:
+        # unit_price is the referenced product's price, recomputed, never looked up.
+        mismatched = conn.execute(
+            "SELECT count(*) FROM order_items i JOIN products p ON p.id = i.product_id"
+            " WHERE i.unit_price <> p.price"
+        ).fetchone()
+        assert mismatched == (0,)
+        phones = conn.execute("SELECT avg((phone IS NULL)::int)::float8 FROM customers").fetchone()
+        assert phones is not None and 0.25 < phones[0] < 0.35
+        # Zipf popularity: the most ordered product has far more than its uniform share.
+        top = conn.execute(
+            "SELECT max(n)::float8 / avg(n) FROM (SELECT count(*) n FROM order_items GROUP BY product_id) s"
+        ).fetchone()
+        assert top is not None and top[0] > 50
+        constraints = {r[0] for r in conn.execute("SELECT conname FROM pg_constraint")}
+        assert {
+            "order_items_pkey",
+            "order_items_product_id_fkey",
+            "customers_email_key",
+        } <= constraints
+
+
+def test_a_spec_gives_the_same_rows_whatever_the_workers_shards_or_resume(
+    pg18: object, db18_dsn: str
+) -> None:
+    from tests.integration.conftest import Server
+
+    assert isinstance(pg18, Server)
+    dataset = load_spec("shop")
+    load(db18_dsn, dataset=dataset, scale=SHOP_SCALE, seed=5, workers=1)
+    other = with_dbname(pg18.dsn, pg18.new_database())
+    try:
+        load(other, dataset=dataset, scale=SHOP_SCALE, seed=5, workers=2, shard=Shard(1, 2))
+        load(other, dataset=dataset, scale=SHOP_SCALE, seed=5, workers=2, shard=Shard(0, 2))
+        one, sharded = fingerprint.of_database(db18_dsn), fingerprint.of_database(other)
+        assert one == sharded
+        assert one == fingerprint.of_dataset(Rows(dataset, SHOP_SCALE, seed=5))
+    finally:
+        pg18.drop_database(psycopg.conninfo.conninfo_to_dict(other)["dbname"])  # type: ignore[arg-type]
+
+
+def test_the_pgbench_spec_is_what_pgbench_i_makes_and_pgbench_runs_on_it(
+    pg_server: object, db_dsn: str
+) -> None:
+    from tests.integration.conftest import Server
+
+    assert isinstance(pg_server, Server)
+    pgbench = _pgbench()
+    dataset = load_spec("pgbench")
+    load(db_dsn, dataset=dataset, scale=2, workers=2)
+    reference = with_dbname(pg_server.dsn, pg_server.new_database())
+    try:
+        subprocess.run(
+            [str(pgbench), "-i", "-q", "-s", "2"],
+            env=_libpq_env(reference),
+            check=True,
+            capture_output=True,
+        )
+        tables = dataset.table_names
+        assert fingerprint.of_database(db_dsn, tables=tables) == fingerprint.of_database(
+            reference, tables=tables
+        )
+        with psycopg.connect(reference) as a, psycopg.connect(db_dsn) as b:
+            shape = (
+                "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull"
+                " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+                " WHERE c.relname LIKE 'pgbench%' AND a.attnum > 0 ORDER BY 1, 2"
+            )
+            assert a.execute(shape).fetchall() == b.execute(shape).fetchall()
+            keys = "SELECT conname, contype FROM pg_constraint WHERE conname LIKE 'pgbench%' ORDER BY 1"
+            assert a.execute(keys).fetchall() == b.execute(keys).fetchall()
+        ran = subprocess.run(
+            [str(pgbench), "-n", "-c", "2", "-t", "50"],
+            env=_libpq_env(db_dsn),
+            capture_output=True,
+            text=True,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert "number of transactions actually processed: 100/100" in ran.stdout
+    finally:
+        pg_server.drop_database(psycopg.conninfo.conninfo_to_dict(reference)["dbname"])  # type: ignore[arg-type]
+
+
+def test_a_bad_spec_is_one_line_exit_2_and_creates_nothing(
+    db18_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "x"\n[tables.a]\nrows = "scale"\ncolumns.id = { type = "int", gen = "normal", mena = 3 }\n'
+    )
+    with pytest.raises(SystemExit) as code:
+        main(["load", "--spec", str(bad), "--scale", "10", "--dsn", db18_dsn])
+    assert code.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "table a, column id: unknown parameter 'mena'" in err
+    with psycopg.connect(db18_dsn) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        ).fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgbulk'"
+        ).fetchone() == (0,)
+
+
+def test_load_and_fingerprint_a_spec_from_the_command_line(
+    db18_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as code:
+        main(
+            [
+                "load",
+                "--spec",
+                "shop",
+                "--scale",
+                "500",
+                "--seed",
+                "2",
+                "--dsn",
+                db18_dsn,
+                "--quiet",
+            ]
+        )
+    assert code.value.code == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["fingerprint", "--dsn", db18_dsn, "--json"])
+    in_server = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["fingerprint", "--spec", "shop", "--scale", "500", "--seed", "2", "--json"])
+    assert capsys.readouterr().out == in_server
+    with pytest.raises(SystemExit) as code:
+        main(["verify", "--dsn", db18_dsn])
+    assert code.value.code == 0, capsys.readouterr().out
