@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from pgbulk.chunks import Rows
 from pgbulk.cli import cli
 from pgbulk.datasets import from_definition
+from pgbulk.errors import ParameterError
 from pgbulk.fingerprint import of_dataset
 from pgbulk.model import Fixed, PerParent, PerScale
 from pgbulk.spec import BUILT_IN, SpecError, from_toml, load_spec
@@ -190,7 +191,7 @@ def test_unique_columns_set_the_largest_scale() -> None:
         spec_with('{ type = "int", gen = "unique_int", low = 1, high = 1000, unique = true }')
     )
     assert d.max_scale == 1000
-    with pytest.raises(Exception, match="must be an integer in 1..1,000"):
+    with pytest.raises(ParameterError, match=r"must be an integer in 1\.\.1,000 "):
         d.check_scale(1001)
 
 
