@@ -189,3 +189,28 @@ def test_load_and_fingerprint_a_spec_from_the_command_line(
     with pytest.raises(SystemExit) as code:
         main(["verify", "--dsn", db18_dsn])
     assert code.value.code == 0, capsys.readouterr().out
+
+
+def test_the_plugins_factory_takes_a_spec_by_name_file_or_dict(
+    pg18: object, tmp_path: Path
+) -> None:
+    from pgbulk.testing import DatabaseFactory
+    from tests.integration.conftest import Server
+
+    assert isinstance(pg18, Server)
+    spec_file = tmp_path / "tiny.toml"
+    spec_file.write_text(
+        'name = "tiny"\n[tables.t]\nrows = "scale"\nprimary_key = ["id"]\n'
+        'columns.id = { type = "bigint", gen = "sequence" }\n'
+        'columns.city = { type = "text", gen = "words", list = "cities" }\n'
+    )
+    with DatabaseFactory(pg18.dsn, workers=1) as factory:
+        by_name = factory(spec="shop", scale=200, seed=1)
+        by_file = factory(spec=spec_file, scale=50)
+        with psycopg.connect(by_name) as conn:
+            assert conn.execute("SELECT count(*) FROM customers").fetchone() == (200,)
+        with psycopg.connect(by_file) as conn:
+            assert conn.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (50, 50)
+        assert fingerprint.of_database(by_name) == fingerprint.of_dataset(
+            Rows(load_spec("shop"), 200, seed=1)
+        )
