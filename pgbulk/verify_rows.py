@@ -400,3 +400,40 @@ def _distribution(
         )
         check.examples = [f"{parent.name} {u} has {n} {child.name}" for u, n in found]
     return check
+
+
+# ---------------------------------------------------------------------- NULL fractions
+
+
+def null_fractions(conn: psycopg.Connection, table: Table) -> list[Check]:
+    """Columns made with a NULL fraction: the share of NULLs against it (chi-square)."""
+    from pgbulk.generators.relations import Nullable
+
+    columns = [
+        (c.name, c.generator.fraction) for c in table.columns if isinstance(c.generator, Nullable)
+    ]
+    if not columns:
+        return []
+    row = conn.execute(
+        "SELECT count(*)"
+        + "".join(f", count(*) FILTER (WHERE {q(name)} IS NULL)" for name, _ in columns)
+        + f" FROM {q(table.name)}"
+    ).fetchone()
+    assert row is not None
+    rows = int(row[0])
+    checks = []
+    for (name, p), nulls in zip(columns, row[1:], strict=True):
+        nulls = int(nulls)
+        expected = f"{p:.3g} of {rows:,} rows: {rows * p:,.0f}"
+        if rows * min(p, 1 - p) < 5:
+            ok = (p == 0 and nulls == 0) or (p == 1 and nulls == rows) or 0 < p < 1
+            detail = f"{nulls:,} NULL; expected {expected} (too few rows for a test)"
+            checks.append(Check(f"nulls {name}", table.name, ok, detail, None))
+            continue
+        test = chi_square([nulls, rows - nulls], [p, 1 - p])
+        detail = (
+            f"{nulls:,} NULL; expected {expected}: chi-square {test.statistic:.2f}, "
+            f"p-value {test.p_value:.3g} (fails below {ALPHA})"
+        )
+        checks.append(Check(f"nulls {name}", table.name, test.p_value >= ALPHA, detail, None))
+    return checks

@@ -56,6 +56,16 @@ def test_shop_loads_verifies_and_fingerprints_through_the_ledger(db_dsn: str) ->
     assert fingerprint.of_database(db_dsn) == fingerprint.of_dataset(rows)
     checked = verify(db_dsn)
     assert checked.ok, checked.summary()
+    names = {(c.name, c.table) for c in checked.checks}
+    assert {
+        ("nulls phone", "customers"),
+        ("nulls shipped_at", "orders"),
+        ("format category", "products"),
+        ("distribution", "order_items"),
+        ("numbering", "order_items"),
+        ("references", "order_items"),
+        ("unique order_id, line_no", "order_items"),
+    } <= names, sorted(names)
     with psycopg.connect(db_dsn) as conn:
         # unit_price is the referenced product's price, recomputed, never looked up.
         mismatched = conn.execute(
@@ -214,3 +224,18 @@ def test_the_plugins_factory_takes_a_spec_by_name_file_or_dict(
         assert fingerprint.of_database(by_name) == fingerprint.of_dataset(
             Rows(load_spec("shop"), 200, seed=1)
         )
+
+
+def test_verify_finds_null_fractions_and_values_off_their_law(db18_dsn: str) -> None:
+    dataset = load_spec("shop")
+    load(db18_dsn, dataset=dataset, scale=SHOP_SCALE, seed=8, workers=1)
+    with psycopg.connect(db18_dsn) as conn:
+        conn.execute("UPDATE customers SET phone = NULL WHERE id % 2 = 0")
+        conn.execute("UPDATE products SET category = 'food' WHERE id = 7")
+    bad = {(c.name, c.table) for c in verify(db18_dsn).failures}
+    assert bad == {
+        ("nulls phone", "customers"),
+        ("format category", "products"),
+        ("fingerprint", "customers"),
+        ("fingerprint", "products"),
+    }
