@@ -72,7 +72,18 @@ def _column_array(frame: Frame, column: Column) -> pa.Array:
     if isinstance(values, np.ndarray):
         return types.to_arrow(column.type, values, frame.nulls.get(column.name))
     if isinstance(values, pa.Array):
-        return values.cast(types.arrow_type(column.type))
+        from pgbulk.types import jsontext
+
+        target = types.arrow_type(column.type)
+        if jsontext.is_nested(values.type) and not column.type.array:
+            values = jsontext.to_json(values)  # a json object per row, as the COPY sends it
+        values = values.cast(target)
+        nulls = frame.nulls.get(column.name)
+        if nulls is not None and nulls.any():
+            import pyarrow.compute as pc
+
+            values = pc.if_else(pa.array(nulls), pa.nulls(len(values), target), values)
+        return values
     return string_array(frame.text(column.name))
 
 

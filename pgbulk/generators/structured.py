@@ -4,6 +4,7 @@ arrays whose length follows a law and whose elements come from a sub-generator."
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from pgbulk.errors import ParameterError
 from pgbulk.generate import Text, concat
 from pgbulk.generators.base import Generator, Keyed
 from pgbulk.generators.numbers import Drawn, _integer
+from pgbulk.types import PgType
 
 if TYPE_CHECKING:
     from pgbulk.chunks import Frame, Values
@@ -41,14 +43,35 @@ def to_arrow_values(values: Values, nulls: np.ndarray | None) -> pa.Array:
 
 
 def _sub(
-    frame: Frame, column: Column, name: str, generator: Generator, element: bool = False
+    frame: Frame,
+    column: Column,
+    name: str,
+    generator: Generator,
+    element: bool = False,
+    pgtype: PgType | None = None,
 ) -> pa.Array:
     from pgbulk.model import Column as ModelColumn
 
-    pgtype = dataclasses.replace(column.type, array=False) if element else column.type
+    if pgtype is None:
+        pgtype = dataclasses.replace(column.type, array=False) if element else column.type
     sub = ModelColumn(f"{column.name}__{name}"[:63], pgtype, generator)
     values = generator.generate(frame, sub)
     return to_arrow_values(values, frame.nulls.pop(sub.name, None))
+
+
+def jsonb_text(names: list[str], arrays: list[pa.Array]) -> pa.Array:
+    """Objects as jsonb prints them (keys by length, then bytes; ``", "`` and ``": "``), so
+    the bytes sent are the bytes ``jsonb_send`` returns: the fingerprint compares them."""
+    from pgbulk.types import jsontext
+
+    order = sorted(range(len(names)), key=lambda i: (len(names[i].encode()), names[i].encode()))
+    pieces: list[pa.Array | pa.Scalar] = []
+    for k, i in enumerate(order):
+        key = json.dumps(names[i])
+        pieces += [pa.scalar(("{" if k == 0 else ", ") + key + ": ", pa.large_string())]
+        pieces.append(jsontext._fragment(arrays[i]))
+    empty = pa.scalar("", pa.large_string())
+    return pc.binary_join_element_wise(*pieces, pa.scalar("}", pa.large_string()), empty)
 
 
 @dataclass(frozen=True)
@@ -59,17 +82,33 @@ class Json(Generator):
     kind = "json"
     types = frozenset({"json", "jsonb"})
     fields: tuple[tuple[str, Generator], ...] = ()
+    #: Each field's type (what its generator makes: an integer field is rounded); none: text.
+    field_types: tuple[PgType, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.fields:
             raise ParameterError("json fields", self.fields, "needs at least one field")
+        if self.field_types and len(self.field_types) != len(self.fields):
+            raise ParameterError("json field_types", self.field_types, "needs one type per field")
 
     def generate(self, frame: Frame, column: Column) -> Values:
-        arrays = [_sub(frame, column, name, g) for name, g in self.fields]
+        types = self.field_types or tuple(PgType("text") for _ in self.fields)
+        arrays = [
+            _sub(frame, column, name, g, pgtype=t)
+            for (name, g), t in zip(self.fields, types, strict=True)
+        ]
+        if column.type.name == "jsonb" and not column.type.array:
+            return jsonb_text([name for name, _ in self.fields], arrays)
         return pa.StructArray.from_arrays(arrays, names=[name for name, _ in self.fields])
 
     def params(self) -> dict[str, Any]:
-        return {"fields": {name: g.params() for name, g in self.fields}}
+        types = [t.sql for t in self.field_types] or ["text"] * len(self.fields)
+        return {
+            "fields": {
+                name: {"type": t, **g.params()}
+                for (name, g), t in zip(self.fields, types, strict=True)
+            }
+        }
 
 
 @dataclass(frozen=True)

@@ -164,13 +164,19 @@ def _generator(table: str, column: str, settings: Mapping[str, Any], pgtype: PgT
                 f"{', '.join(allowed) or 'none'}"
             )
     if cls is Json:
+        fields = params.get("fields", [])
+        field_types = []
+        for f in fields:
+            field = f"{column}.{f['name']}"
+            try:
+                field_types.append(PgType.parse(f.get("type", "text")))
+            except ParameterError as e:
+                raise SpecError(f"{_where(table, field)}{e}") from None
         params["fields"] = tuple(
-            (
-                f["name"],
-                _generator(table, f"{column}.{f['name']}", f, PgType.parse(f.get("type", "text"))),
-            )
-            for f in params.get("fields", [])
+            (f["name"], _generator(table, f"{column}.{f['name']}", f, t))
+            for f, t in zip(fields, field_types, strict=True)
         )
+        params["field_types"] = tuple(field_types)
     if cls is ArrayOf:
         element = params.get("element")
         if not isinstance(element, Mapping):

@@ -239,3 +239,26 @@ def test_verify_finds_null_fractions_and_values_off_their_law(db18_dsn: str) -> 
         ("fingerprint", "customers"),
         ("fingerprint", "products"),
     }
+
+
+def test_the_docs_example_loads_json_arrays_trees_and_nullable_refs(db_dsn: str) -> None:
+    from pgbulk.spec import from_toml
+    from tests.unit.test_docs_specs import _example
+
+    dataset = from_toml(_example())
+    load(db_dsn, dataset=dataset, scale=2_000, seed=4, workers=2)
+    assert fingerprint.of_database(db_dsn) == fingerprint.of_dataset(Rows(dataset, 2_000, seed=4))
+    checked = verify(db_dsn)
+    assert checked.ok, checked.summary()
+    with psycopg.connect(db_dsn) as conn:
+        depth = conn.execute(
+            "WITH RECURSIVE up(id, d) AS (SELECT id, 0 FROM authors WHERE mentor_id IS NULL"
+            " UNION ALL SELECT a.id, d + 1 FROM authors a JOIN up ON a.mentor_id = up.id)"
+            " SELECT count(*), max(d) FROM up"
+        ).fetchone()
+        assert depth == (2_000, 4)  # every author reachable from the root, depth log10(2000)
+        kinds = conn.execute(
+            "SELECT DISTINCT jsonb_typeof(meta->'words'), jsonb_typeof(meta->'draft') FROM posts"
+        ).fetchall()
+        assert kinds == [("number", "boolean")]
+        assert conn.execute("SELECT max(cardinality(tags)) FROM posts").fetchone() == (4,)

@@ -30,3 +30,23 @@ def test_the_worked_example_builds_and_makes_its_rows() -> None:
 def test_every_generator_and_law_is_documented() -> None:
     missing = [k for k in [*GENERATORS, *LAWS] if f"| `{k}` |" not in DOCS]
     assert missing == []
+
+
+def test_the_worked_example_exports_json_arrays_and_nulls(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pgbulk.export import export_parquet
+
+    dataset = from_toml(_example())
+    report = export_parquet(tmp_path / "blog", dataset=dataset, scale=300, seed=1, workers=1)
+    posts = pq.read_table(tmp_path / "blog" / "posts").to_pylist()
+    assert len(posts) == report.rows["posts"]
+    assert {frozenset(json.loads(p["meta"])) for p in posts} == {frozenset({"words", "draft"})}
+    assert all(isinstance(json.loads(p["meta"])["words"], int) for p in posts)
+    assert {t for p in posts for t in p["tags"]} == {"sql", "python", "ops"}
+    comments = pq.read_table(tmp_path / "blog" / "comments")
+    assert 0.2 < comments.column("author_id").null_count / comments.num_rows < 0.4
+    authors = pq.read_table(tmp_path / "blog" / "authors")
+    assert authors.column("mentor_id").null_count == 1
