@@ -163,3 +163,43 @@ class UniqueInt(Drawn):
             f"{c} BETWEEN {self.low} AND {self.high}",
             f"{column.name} is in {self.low}..{self.high}",
         )
+
+
+@dataclass(frozen=True)
+class Uuid7At(Drawn):
+    """UUIDv7 whose instant is another column of the row (a timestamp): ids sort as the
+    events they name (``orders.id`` by ``placed_at``). The random bits are keyed."""
+
+    kind = "uuid7_at"
+    types = frozenset({"uuid"})
+    column: str = ""
+    key: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.column:
+            raise ParameterError("uuid7_at column", self.column, "must name a timestamp column")
+
+    def generate(self, frame: Frame, column: Column) -> Values:
+        from pgbulk.generate import uuid7
+
+        instants = frame.values(self.column)
+        if not isinstance(instants, np.ndarray) or instants.dtype.kind != "M":
+            raise ParameterError(
+                f"{frame.table.name}.{column.name}", self.column, "must be a timestamp column"
+            )
+        ms = instants.astype("datetime64[ms]").astype(np.int64)
+        if (ms < 0).any():
+            raise ParameterError(
+                f"{frame.table.name}.{column.name}", self.column, "must hold instants after 1970"
+            )
+        return Text(uuid7(ms, frame.words(self.keyed(frame, column), 2)))
+
+    def unique_rows(self) -> int:
+        return 2**62  # 74 random bits per id: a collision is negligible below 2^30 per ms
+
+    def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule:
+        c = quote(column.name)
+        return Rule(
+            f"(get_byte(uuid_send({c}), 6) >> 4 = 7 AND get_byte(uuid_send({c}), 8) >> 6 = 2)",
+            f"{column.name} has UUID version 7 and the RFC 9562 variant bits",
+        )

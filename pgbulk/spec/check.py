@@ -8,6 +8,7 @@ import dataclasses
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid
 from pgbulk.generators.base import Generator
+from pgbulk.generators.ids import Uuid7At
 from pgbulk.generators.numbers import Drawn, Position
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
 from pgbulk.generators.structured import ArrayOf, Json
@@ -192,6 +193,16 @@ def check_references(dataset: Dataset) -> None:
                         raise SpecError(
                             f"{where}template field {{{p.field}}} names no column of {table.name}"
                         )
+            elif isinstance(g, Uuid7At):
+                if g.column not in table.column_names:
+                    raise SpecError(
+                        f"{where}uuid7_at column {g.column!r} is not a column of {table.name}"
+                    )
+                if table.column(g.column).type.name not in ("timestamp", "timestamptz", "date"):
+                    raise SpecError(
+                        f"{where}uuid7_at column {g.column!r} must be a timestamp, not "
+                        f"{table.column(g.column).type.sql}"
+                    )
             elif isinstance(g, Json | ArrayOf):
                 pass
             if source is not None:

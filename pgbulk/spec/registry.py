@@ -8,7 +8,7 @@ from typing import Any
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid, ZipfCount
 from pgbulk.generators.base import CountLaw, Generator
 from pgbulk.generators.counts import EmpiricalCount, FixedCount, PoissonCount, UniformCount
-from pgbulk.generators.ids import Nanoid, RandomString, UniqueInt
+from pgbulk.generators.ids import Nanoid, RandomString, UniqueInt, Uuid7At
 from pgbulk.generators.numbers import (
     TEXTS,
     Boolean,
@@ -28,6 +28,7 @@ from pgbulk.generators.numbers import (
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
 from pgbulk.generators.structured import ArrayOf, Json
 from pgbulk.generators.time import Series, TimeOfDay, UniformTime
+from pgbulk.generators.vocabulary import FakerWords
 from pgbulk.generators.words import Words
 
 GENERATORS: dict[str, type[Generator]] = {
@@ -49,12 +50,14 @@ GENERATORS: dict[str, type[Generator]] = {
         Series,
         TimeOfDay,
         Uuid,
+        Uuid7At,
         Nanoid,
         RandomString,
         UniqueInt,
         UniqueText,
         Template,
         Words,
+        FakerWords,
         Json,
         ArrayOf,
         Reference,

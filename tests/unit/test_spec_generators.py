@@ -386,3 +386,42 @@ def test_children_per_parent_follow_their_law(
     # The composite key (parent, position) is 1..k under each parent.
     n = frame.values("n")
     assert (n == frame.positions + 1).all()
+
+
+def test_uuid7_at_takes_its_instant_from_a_time_column() -> None:
+    dataset = from_dict(
+        {
+            "name": "u",
+            "chunk_rows": 5_000,
+            "tables": {
+                "e": {
+                    "rows": "scale",
+                    "columns": {
+                        "at": {
+                            "type": "timestamptz",
+                            "gen": "uniform_time",
+                            "start": "2024-01-01",
+                            "end": "2024-01-02",
+                        },
+                        "id": {"type": "uuid", "gen": "uuid7_at", "column": "at"},
+                    },
+                }
+            },
+        }
+    )
+    chunk = Rows(dataset, 5_000).chunk(0)
+    ids = chunk.values("e", "id").chars  # type: ignore[union-attr]
+    ms = chunk.values("e", "at").astype("datetime64[ms]").astype(np.int64)  # type: ignore[union-attr]
+    stamp = (ids[:, :6].astype(np.int64) << (np.arange(5, -1, -1) * 8)).sum(axis=1)
+    assert (stamp == ms).all()
+    assert set((ids[:, 6] >> 4).tolist()) == {7} and set((ids[:, 8] >> 6).tolist()) == {2}
+    assert len({bytes(r) for r in ids}) == 5_000
+
+
+def test_faker_is_a_vocabulary_drawn_once_then_sampled() -> None:
+    x = column({"type": "text", "gen": "faker", "provider": "city", "size": 50}, rows=N)
+    assert len(set(x)) <= 50 and len(set(x)) > 30
+    assert x == column({"type": "text", "gen": "faker", "provider": "city", "size": 50}, rows=N)
+    assert x != column(
+        {"type": "text", "gen": "faker", "provider": "city", "size": 50}, rows=N, seed=1
+    )
