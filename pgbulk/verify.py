@@ -34,6 +34,7 @@ from pgbulk.verify_rows import (
     Check,
     check_references,
     check_unique,
+    column_laws,
     null_fractions,
     per_parent,
     scan,
@@ -192,6 +193,7 @@ def _run_checks(
         )
         checks.extend(scan_checks(conn, dataset, table, found, recorded, want))
         checks.extend(null_fractions(conn, table))
+        checks.extend(column_laws(conn, table))
     for table in present:
         checks.extend(check_unique(conn, schema_name, table.name, k) for k in unique_keys(table))
     names = {t.name for t in present}

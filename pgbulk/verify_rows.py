@@ -437,3 +437,45 @@ def null_fractions(conn: psycopg.Connection, table: Table) -> list[Check]:
         )
         checks.append(Check(f"nulls {name}", table.name, test.p_value >= ALPHA, detail, None))
     return checks
+
+
+# ---------------------------------------------------------------------- each column's law
+
+
+def column_laws(conn: psycopg.Connection, table: Table) -> list[Check]:
+    """Each column drawn from a known law, binned in one scan of the table, against the
+    law's bin probabilities (chi-square, p-value)."""
+    from pgbulk.generators.laws import column_law
+    from pgbulk.generators.relations import Nullable
+
+    laws = []
+    for c in table.columns:
+        g = c.generator.inner if isinstance(c.generator, Nullable) else c.generator
+        law = column_law(g, c) if g is not None else None
+        if law is not None:
+            laws.append((c.name, law))
+    if not laws:
+        return []
+    counts = [
+        f", count(*) FILTER (WHERE {law.bucket} = {i})"
+        for _, law in laws
+        for i in range(len(law.probabilities))
+    ]
+    row = conn.execute("SELECT count(*)" + "".join(counts) + f" FROM {q(table.name)}").fetchone()
+    assert row is not None
+    checks, at = [], 1
+    for name, law in laws:
+        observed = [int(v) for v in row[at : at + len(law.probabilities)]]
+        at += len(law.probabilities)
+        n = sum(observed)
+        if n < 5 * len(observed):
+            detail = f"{n:,} values: too few to test the {law.description} law"
+            checks.append(Check(f"law {name}", table.name, True, detail, None))
+            continue
+        test = chi_square(observed, list(law.probabilities))
+        detail = (
+            f"{name} ~ {law.description}: chi-square {test.statistic:.2f}, df {test.df}, "
+            f"p-value {test.p_value:.3g} (fails below {ALPHA}) over {n:,} values"
+        )
+        checks.append(Check(f"law {name}", table.name, test.p_value >= ALPHA, detail, None))
+    return checks

@@ -65,6 +65,13 @@ def test_shop_loads_verifies_and_fingerprints_through_the_ledger(db_dsn: str) ->
         ("numbering", "order_items"),
         ("references", "order_items"),
         ("unique order_id, line_no", "order_items"),
+        ("law category", "products"),
+        ("law price", "products"),
+        ("law placed_at", "orders"),
+        ("law status", "orders"),
+        ("law quantity", "order_items"),
+        ("law amount", "payments"),
+        ("law captured", "payments"),
     } <= names, sorted(names)
     with psycopg.connect(db_dsn) as conn:
         # unit_price is the referenced product's price, recomputed, never looked up.
@@ -232,12 +239,15 @@ def test_verify_finds_null_fractions_and_values_off_their_law(db18_dsn: str) -> 
     with psycopg.connect(db18_dsn) as conn:
         conn.execute("UPDATE customers SET phone = NULL WHERE id % 2 = 0")
         conn.execute("UPDATE products SET category = 'food' WHERE id = 7")
+        conn.execute("UPDATE orders SET status = 'delivered' WHERE id % 4 = 0")
     bad = {(c.name, c.table) for c in verify(db18_dsn).failures}
     assert bad == {
         ("nulls phone", "customers"),
         ("format category", "products"),
+        ("law status", "orders"),
         ("fingerprint", "customers"),
         ("fingerprint", "products"),
+        ("fingerprint", "orders"),
     }
 
 

@@ -237,3 +237,23 @@ def test_a_bad_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
         [sys.executable, "-m", "pgbulk", "spec", "check", "nope"], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "not a built-in spec (pgbench, shop)" in missing.stderr
+
+
+def test_verify_tests_a_columns_law_only_where_the_type_keeps_the_draw() -> None:
+    from pgbulk.generators.laws import column_law
+
+    d = from_toml(
+        spec_with(
+            '{ type = "float8", gen = "normal", mean = 5 }\n'
+            'columns.r = { type = "int", gen = "normal", mean = 5 }\n'
+            'columns.s = { type = "text", gen = "categorical", values = ["a", "b"], weights = [1, 3] }'
+        )
+    )
+    t = d.table("t")
+    law = column_law(t.column("c").generator, t.column("c"))  # type: ignore[arg-type]
+    assert law is not None and law.probabilities == (0.1,) * 10
+    assert law.bucket.startswith('width_bucket("c"::float8, ARRAY[3.7184')  # N(5, 1) deciles
+    assert column_law(t.column("r").generator, t.column("r")) is None  # type: ignore[arg-type]
+    cat = column_law(t.column("s").generator, t.column("s"))  # type: ignore[arg-type]
+    assert cat is not None and cat.probabilities == (0.25, 0.75)
+    assert cat.bucket == "CASE \"s\" WHEN 'a' THEN 0 WHEN 'b' THEN 1 END"
