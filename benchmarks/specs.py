@@ -288,10 +288,12 @@ def bench_memory(args: argparse.Namespace) -> dict[str, Any]:
                 "rows": sum(report["rows"].values()),
                 "peak_memory_bytes": report["peak_memory_bytes"],
                 "seconds": report["seconds"],
+                "estimated_disk_bytes": report["estimated_disk_bytes"],
+                "database_size_bytes": report["database_size_bytes"],
             }
             out["points"].append(point)
             print(
-                f"{args.spec} scale {scale:,}: {point['rows']:,} rows, peak memory {point['peak_memory_bytes'] / 2**20:,.0f} MiB, total {report['seconds']['total']:.1f} s",
+                f"{args.spec} scale {scale:,}: {point['rows']:,} rows, peak memory {point['peak_memory_bytes'] / 2**20:,.0f} MiB, total {report['seconds']['total']:.1f} s, estimated {report['estimated_disk_bytes'] / 2**20:,.0f} MiB, measured {report['database_size_bytes'] / 2**20:,.0f} MiB",
                 flush=True,
             )
     peaks = [p["peak_memory_bytes"] for p in out["points"]]
