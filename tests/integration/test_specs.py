@@ -110,6 +110,14 @@ def test_a_spec_gives_the_same_rows_whatever_the_workers_shards_or_resume(
         one, sharded = fingerprint.of_database(db18_dsn), fingerprint.of_database(other)
         assert one == sharded
         assert one == fingerprint.of_dataset(Rows(dataset, SHOP_SCALE, seed=5))
+        # Half a load, then `pgbulk resume`, which knows the spec from the ledger alone.
+        resumed = with_dbname(pg18.dsn, pg18.new_database())
+        load(resumed, dataset=dataset, scale=SHOP_SCALE, seed=5, workers=1, shard=Shard(1, 2))
+        with pytest.raises(SystemExit) as code:
+            main(["resume", "--dsn", resumed, "--quiet"])
+        assert code.value.code == 0
+        assert fingerprint.of_database(resumed) == one
+        pg18.drop_database(psycopg.conninfo.conninfo_to_dict(resumed)["dbname"])  # type: ignore[arg-type]
     finally:
         pg18.drop_database(psycopg.conninfo.conninfo_to_dict(other)["dbname"])  # type: ignore[arg-type]
 
