@@ -9,10 +9,10 @@ import dataclasses
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid
 from pgbulk.generators.base import Generator
 from pgbulk.generators.ids import Uuid7At
-from pgbulk.generators.numbers import Drawn, Position
+from pgbulk.generators.numbers import TEXTS, Categorical, Drawn, Position
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
 from pgbulk.generators.structured import ArrayOf, Json
-from pgbulk.model import Column, Dataset, PerParent, PerScale, Table
+from pgbulk.model import Column, Dataset, Fixed, PerParent, PerScale, Table
 from pgbulk.spec.parse import SpecError, _where
 
 #: More rows than any table can hold: "unique at any scale".
@@ -150,6 +150,8 @@ def check_references(dataset: Dataset) -> None:
                         f"{where}ref to {g.table}, whose rows are made under {target.parent}: "
                         "reference a top-level table (its rows are computed from their number)"
                     )
+                if isinstance(target.rows, Fixed) and target.rows.rows == 0:
+                    raise SpecError(f"{where}ref to {g.table}, which has no rows: give it rows")
                 source = (target, g.target_column(dataset))
             elif isinstance(g, Lookup):
                 if g.ref not in table.column_names or not isinstance(
@@ -203,6 +205,11 @@ def check_references(dataset: Dataset) -> None:
                         f"{where}uuid7_at column {g.column!r} must be a timestamp, not "
                         f"{table.column(g.column).type.sql}"
                     )
+            elif isinstance(g, Categorical) and g.texts != (column.type.name in TEXTS):
+                kind = "strings" if g.texts else "numbers"
+                raise SpecError(
+                    f"{where}categorical values are {kind}: they cannot fill {column.type.sql}"
+                )
             elif isinstance(g, Json | ArrayOf):
                 pass
             if source is not None:

@@ -139,6 +139,10 @@ def test_pgbench_has_pgbenchs_row_counts_per_scale() -> None:
         ),
         ('name = "s"\n[tables.t]\nrows = "scale"\ncolums.c = 1\n', "table t: unknown key 'colums'"),
         ("name = \n", "not valid TOML"),
+        (
+            spec_with('{ type = "int", gen = "categorical", values = ["a"] }'),
+            "table t, column c: categorical values are strings: they cannot fill integer",
+        ),
     ],
 )
 def test_each_mistake_is_one_line_naming_table_and_column(spec: str, message: str) -> None:
