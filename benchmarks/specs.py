@@ -3,6 +3,7 @@
     python -m benchmarks.specs pgbench --scale 100        # pgbulk --spec pgbench vs pgbench -i
     python -m benchmarks.specs shop --customers 20000     # generation rows/s per core vs Faker, mimesis
     python -m benchmarks.specs memory --spec shop --scales 20000,200000
+    python -m benchmarks.specs ceiling --spec shop --scale 200000   # load phase vs file COPY
 
 ``pgbench``: ``pgbulk load --spec pgbench --scale S`` (a process of its own, 2 workers)
 against ``pgbench -i -s S`` with client-side generation (``-I dtgvp``, its default) and
@@ -302,6 +303,40 @@ def bench_memory(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def bench_ceiling(args: argparse.Namespace) -> dict[str, Any]:
+    """pgbulk's load phase against the server reading the same rows from binary COPY files."""
+    from benchmarks.ceiling import copy_from_files, write_files
+    from pgbulk import ddl
+    from pgbulk import dsn as dsns
+
+    dataset = load_spec(args.spec)
+    out: dict[str, Any] = {"spec": args.spec, "scale": args.scale}
+    with open_server(args.dsn, args.data_dir) as server:
+        server.checkpoint()
+        with server.fresh_database("pgbulk_bench_spec") as dsn:
+            report = _pgbulk_load(dsn, args.spec, args.scale)
+        out["pgbulk_load_seconds"] = report["seconds"]["load"]
+        out["rows"] = sum(report["rows"].values())
+        files = write_files(Rows(dataset, args.scale, seed=0))
+        try:
+            server.checkpoint()
+            with server.fresh_database("pgbulk_bench_spec") as dsn:
+                with dsns.connect(dsn, autocommit=True) as conn:
+                    for t in dataset.tables:
+                        conn.execute(ddl.create_table(t))
+                out["file_copy_seconds"] = copy_from_files(dsn, files, sessions=2)
+        finally:
+            files.remove()
+    out["ratio"] = out["file_copy_seconds"] / out["pgbulk_load_seconds"]
+    print(
+        f"{args.spec} scale {args.scale:,} ({out['rows']:,} rows): pgbulk load phase "
+        f"{out['pgbulk_load_seconds']:.2f} s, server file COPY (2 sessions) "
+        f"{out['file_copy_seconds']:.2f} s: pgbulk at {out['ratio']:.2f}x the ceiling",
+        flush=True,
+    )
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -317,8 +352,16 @@ def main(argv: list[str] | None = None) -> None:
     m = sub.add_parser("memory")
     m.add_argument("--spec", default="shop")
     m.add_argument("--scales", default="20000,200000")
+    c = sub.add_parser("ceiling")
+    c.add_argument("--spec", default="shop")
+    c.add_argument("--scale", type=int, default=200_000)
     args = parser.parse_args(argv)
-    run = {"pgbench": bench_pgbench, "shop": bench_shop, "memory": bench_memory}[args.what]
+    run = {
+        "pgbench": bench_pgbench,
+        "shop": bench_shop,
+        "memory": bench_memory,
+        "ceiling": bench_ceiling,
+    }[args.what]
     result = {
         "what": args.what,
         "argv": sys.argv,
