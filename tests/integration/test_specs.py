@@ -152,6 +152,8 @@ def test_the_pgbench_spec_is_what_pgbench_i_makes_and_pgbench_runs_on_it(
             assert a.execute(shape).fetchall() == b.execute(shape).fetchall()
             keys = "SELECT conname, contype FROM pg_constraint WHERE conname LIKE 'pgbench%' ORDER BY 1"
             assert a.execute(keys).fetchall() == b.execute(keys).fetchall()
+        checked = verify(db_dsn)
+        assert checked.ok, checked.summary()
         ran = subprocess.run(
             [str(pgbench), "-n", "-c", "2", "-t", "50"],
             env=_libpq_env(db_dsn),
