@@ -70,7 +70,20 @@ def string_array(text: Text) -> pa.StringArray:
 def _column_array(frame: Frame, column: Column) -> pa.Array:
     values = frame.values(column.name)
     if isinstance(values, np.ndarray):
-        return types.to_arrow(column.type, values)
+        return types.to_arrow(column.type, values, frame.nulls.get(column.name))
+    if isinstance(values, pa.Array):
+        from pgbulk.types import jsontext
+
+        target = types.arrow_type(column.type)
+        if jsontext.is_nested(values.type) and not column.type.array:
+            values = jsontext.to_json(values)  # a json object per row, as the COPY sends it
+        values = values.cast(target)
+        nulls = frame.nulls.get(column.name)
+        if nulls is not None and nulls.any():
+            import pyarrow.compute as pc
+
+            values = pc.if_else(pa.array(nulls), pa.nulls(len(values), target), values)
+        return values
     return string_array(frame.text(column.name))
 
 

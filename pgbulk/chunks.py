@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +36,19 @@ from pgbulk.generators import FromParent, Key, Stream, default_key
 from pgbulk.model import Column, Dataset, PerParent, Table
 from pgbulk.plan import Plan, Unit
 
-#: A column's values as generators make them: a numpy array, text, or text in parts.
-Values = npt.NDArray[Any] | Text | Sequence[Text | bytes]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: A column's values as generators make them: a numpy array, text, text in parts, or an
+#: Arrow array (lists and structs, which the type layer encodes).
+Values: TypeAlias = "npt.NDArray[Any] | Text | Sequence[Text | bytes] | pa.Array"
+
+
+def is_arrow(values: object) -> bool:
+    """An Arrow array, told without importing pyarrow (load workers of text and uuid columns
+    never import it: 35 MB each)."""
+    return type(values).__module__.startswith("pyarrow")
+
 
 MAX_SEED = 2**63 - 1
 
@@ -77,12 +88,42 @@ class Frame:
         self.parent = parent
         self.owner_rows = owner_rows
         self.counts = counts  # children per parent row, for a child frame
+        self.dataset = chunk.dataset
+        self.scale = chunk.scale
+        #: NULL rows of a column whose generator makes some (True: NULL).
+        self.nulls: dict[str, npt.NDArray[np.bool_]] = {}
+        self._numbers: npt.NDArray[np.int64] | None = None
         self._values: dict[str, Values] = {}
         self._texts: dict[str, Text] = {}
         self._making: list[str] = []
 
     def stream(self, number: int) -> np.random.Generator:
         return stream(self.seed, self._unit, number)
+
+    def at_rows(self, table: Table, numbers: npt.NDArray[np.int64]) -> Frame:
+        """A frame of any rows of a top-level ``table``, by their table-wide numbers.
+
+        What a reference computes its referenced row's key with (orders -> any product),
+        without making that row's unit: keyed generators are functions of the row number.
+        """
+        if isinstance(table.rows, PerParent):
+            raise PgbulkError(
+                f"table {table.name} has its rows under {table.rows.parent}: "
+                "only rows of a top-level table can be computed from their number"
+            )
+        return self.counted(table, numbers)
+
+    def counted(self, table: Table, numbers: npt.NDArray[np.int64]) -> Frame:
+        """A frame whose rows are named by ``numbers`` (their keyed draws' counters): the
+        rows of a top-level table, or the elements of arrays (row slot x most + i)."""
+        frame = Frame.__new__(Frame)
+        frame.__dict__.update(self.__dict__)
+        frame.__dict__.pop("positions", None)
+        frame.table, frame.rows, frame.first_row = table, len(numbers), None
+        frame.parent = frame.owner_rows = frame.counts = None
+        frame.nulls, frame._values, frame._texts, frame._making = {}, {}, {}, []
+        frame._numbers = numbers
+        return frame
 
     # ------------------------------------------------------------------ columns
     def values(self, name: str) -> Values:
@@ -118,6 +159,10 @@ class Frame:
             return _take_text(values, rows)
         if isinstance(values, np.ndarray):
             return values[rows]
+        if is_arrow(values):
+            import pyarrow as pa
+
+            return values.take(pa.array(rows))  # type: ignore[union-attr]
         return _take_text(concat(*values), rows)
 
     def parent_text(self, name: str) -> Text:
@@ -132,6 +177,8 @@ class Frame:
     # ------------------------------------------------------------------ numbers
     def row_numbers(self) -> npt.NDArray[np.int64]:
         """The table-wide 0-based index of each row."""
+        if self._numbers is not None:
+            return self._numbers
         if self.first_row is None:
             raise PgbulkError(
                 f"table {self.table.name}: its rows are numbered under their parents; "
@@ -152,7 +199,7 @@ class Frame:
 
     def slots(self) -> U64:
         """A number per row, distinct across the whole table: for values unique by construction."""
-        if self.parent is None:
+        if self.parent is None or self._numbers is not None:
             return self.row_numbers().astype(np.uint64)
         assert isinstance(self.table.rows, PerParent)
         most = np.uint64(self.table.rows.law.most)
@@ -179,7 +226,7 @@ class Frame:
         return unit_interval(keyed_u64(self.seed, key.key, self._counters()))
 
     def _counters(self) -> npt.NDArray[np.int64]:
-        if self.parent is None:
+        if self.parent is None or self._numbers is not None:
             return self.row_numbers()
         # A child row is named by its slot (its parent's and its n): distinct within the
         # table, and the same whatever the chunk size.
@@ -195,7 +242,7 @@ class Frame:
         columns = []
         for c in self.table.columns:
             try:
-                columns.append(_for_copy(self.values(c.name), c, canonical))
+                columns.append(_for_copy(self.values(c.name), c, canonical, self.nulls.get(c.name)))
             except ValueRejected as e:  # the encoder knows the row in this frame only
                 raise e.at(
                     table=self.table.name, column=c.name, first_row=self.first_row or 0
@@ -281,12 +328,18 @@ def positions_within(counts: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.int
     return np.arange(total, dtype=np.int64) - starts
 
 
-def _for_copy(values: Values, column: Column, canonical: bool = False) -> copy_format.Column:
+def _for_copy(
+    values: Values,
+    column: Column,
+    canonical: bool = False,
+    nulls: npt.NDArray[np.bool_] | None = None,
+) -> copy_format.Column:
     """Generated text goes to the wire as it is (its bytes are the send format of text and
-    of uuid); arrays of numbers, times and the like through the type layer."""
-    if isinstance(values, np.ndarray):
+    of uuid; a NULL is a length of -1); arrays of numbers, times and the like, and Arrow
+    arrays, through the type layer, with the column's NULL mask."""
+    if isinstance(values, np.ndarray) or is_arrow(values):
         encode = types.encode_canonical if canonical else types.encode
-        return encode(column.type, values)
+        return encode(column.type, values, nulls=nulls)
     return values
 
 
@@ -309,4 +362,6 @@ def _as_text(values: Values, type_name: str) -> Text:
             sign = Text(np.full((len(values), 1), ord("-"), np.uint8), negative.astype(np.int32))
             return concat(sign, magnitude)
         raise PgbulkError(f"a template cannot print a {values.dtype} column yet")
+    if is_arrow(values):
+        raise PgbulkError(f"a template cannot print a {values.type} column yet")  # type: ignore[union-attr]
     return concat(*values)

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pgbulk.chunks import Chunk, Rows, Values
+from pgbulk import types
+from pgbulk.chunks import Chunk, Rows, Values, is_arrow
+from pgbulk.copy_format import Packed
 from pgbulk.generate import Text
 from pgbulk.model import Column, Dataset, PerParent, Table
 
@@ -124,6 +126,12 @@ def _widths(values: Values, column: Column) -> npt.NDArray[np.int64]:
         return np.full(max(n, 1), width, dtype=np.int64)
     if isinstance(values, Text):
         lengths = values.row_lengths().astype(np.int64)
+    elif is_arrow(values):
+        encoded = types.encode(column.type, values)
+        if isinstance(encoded, Packed):
+            lengths = encoded.lengths().astype(np.int64)
+        else:
+            return _widths(encoded, column)
     elif isinstance(values, np.ndarray):
         lengths = np.full(len(values), values.dtype.itemsize, dtype=np.int64)
     else:

@@ -49,11 +49,12 @@ def pgbulk_postgres() -> Iterator[Postgres]:
 
 @pytest.fixture
 def pgbulk_database(pgbulk_postgres: Postgres) -> Iterator[Callable[..., str]]:
-    """``pgbulk_database(users=1000, seed=0, **spec) -> dsn``: a fresh database with that dataset.
+    """``pgbulk_database(users=1000, seed=0, **contacts) -> dsn``: a fresh database with that dataset.
 
-    ``spec`` takes the fields of :class:`pgbulk.ContactsSpec` (``chunk_users``,
+    ``contacts`` takes the fields of :class:`pgbulk.ContactsSpec` (``chunk_users``,
     ``uuid_version``, ``zipf_a``, ``max_per_user``); ``dataset=`` and ``scale=`` take any
-    :class:`pgbulk.Dataset` instead. The first call for a dataset loads a
+    :class:`pgbulk.Dataset` instead, and ``spec=`` a spec (a built-in name such as
+    ``"shop"``, a TOML file, a dict, or a Dataset) with ``scale=`` (default 1). The first call for a dataset loads a
     template database once per server; each call clones it. Clones are dropped after
     the test.
     """

@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -224,15 +225,26 @@ class DatabaseFactory:
         *,
         dataset: Dataset | None = None,
         scale: int | None = None,
-        **spec: Any,
+        spec: str | os.PathLike[str] | Mapping[str, Any] | Dataset | None = None,
+        **contacts: Any,
     ) -> str:
+        if spec is not None:
+            if dataset is not None:
+                raise ParameterError(
+                    "spec", spec, "is a dataset too: give spec or dataset, not both"
+                )
+            dataset = _spec_dataset(spec)
+            if scale is None:
+                scale = 1
         if dataset is None:
             from pgbulk.datasets.contacts import dataset as contacts_dataset
 
-            dataset = contacts_dataset(spec_from(spec))
-        elif spec:
+            dataset = contacts_dataset(spec_from(contacts))
+        elif contacts:
             raise ParameterError(
-                "spec", spec, "are contacts parameters: give them or a dataset, not both"
+                "contacts parameters",
+                contacts,
+                "apply to contacts only: give them or a dataset/spec, not both",
             )
         template = ensure_template(
             self.admin_dsn,
@@ -257,6 +269,18 @@ class DatabaseFactory:
 
 
 # ---------------------------------------------------------------------- internals
+
+
+def _spec_dataset(spec: str | os.PathLike[str] | Mapping[str, Any] | Dataset) -> Dataset:
+    """A built-in spec's name, a TOML file, a spec as a dict, or a Dataset."""
+    from pgbulk import spec as specs
+    from pgbulk.model import Dataset as Model
+
+    if isinstance(spec, Model):
+        return spec
+    if isinstance(spec, Mapping):
+        return specs.from_dict(spec)
+    return specs.load_spec(os.fspath(spec))
 
 
 def _is_template(conn: psycopg.Connection, name: str) -> bool:

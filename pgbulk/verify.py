@@ -34,6 +34,8 @@ from pgbulk.verify_rows import (
     Check,
     check_references,
     check_unique,
+    column_laws,
+    null_fractions,
     per_parent,
     scan,
     scan_checks,
@@ -190,6 +192,8 @@ def _run_checks(
             conn, dataset, table, want if want is not None else recorded
         )
         checks.extend(scan_checks(conn, dataset, table, found, recorded, want))
+        checks.extend(null_fractions(conn, table))
+        checks.extend(column_laws(conn, table))
     for table in present:
         checks.extend(check_unique(conn, schema_name, table.name, k) for k in unique_keys(table))
     names = {t.name for t in present}

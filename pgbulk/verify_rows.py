@@ -22,6 +22,10 @@ from pgbulk.stats import chi_square
 
 #: A correct dataset fails the distribution check with this probability (p-value below it).
 ALPHA = 1e-3
+#: The same for each column's law and NULL fraction: a spec has dozens of such columns,
+#: so each is held to a stricter level (a wrong law over thousands of rows still gives
+#: p-values far below it).
+COLUMN_ALPHA = 1e-6
 EXAMPLES = 5
 
 
@@ -400,3 +404,84 @@ def _distribution(
         )
         check.examples = [f"{parent.name} {u} has {n} {child.name}" for u, n in found]
     return check
+
+
+# ---------------------------------------------------------------------- NULL fractions
+
+
+def null_fractions(conn: psycopg.Connection, table: Table) -> list[Check]:
+    """Columns made with a NULL fraction: the share of NULLs against it (chi-square)."""
+    from pgbulk.generators.relations import Nullable
+
+    columns = [
+        (c.name, c.generator.fraction) for c in table.columns if isinstance(c.generator, Nullable)
+    ]
+    if not columns:
+        return []
+    row = conn.execute(
+        "SELECT count(*)"
+        + "".join(f", count(*) FILTER (WHERE {q(name)} IS NULL)" for name, _ in columns)
+        + f" FROM {q(table.name)}"
+    ).fetchone()
+    assert row is not None
+    rows = int(row[0])
+    checks = []
+    for (name, p), nulls in zip(columns, row[1:], strict=True):
+        nulls = int(nulls)
+        expected = f"{p:.3g} of {rows:,} rows: {rows * p:,.0f}"
+        if rows * min(p, 1 - p) < 5:
+            ok = (p == 0 and nulls == 0) or (p == 1 and nulls == rows) or 0 < p < 1
+            detail = f"{nulls:,} NULL; expected {expected} (too few rows for a test)"
+            checks.append(Check(f"nulls {name}", table.name, ok, detail, None))
+            continue
+        test = chi_square([nulls, rows - nulls], [p, 1 - p])
+        detail = (
+            f"{nulls:,} NULL; expected {expected}: chi-square {test.statistic:.2f}, "
+            f"p-value {test.p_value:.3g} (fails below {COLUMN_ALPHA})"
+        )
+        checks.append(
+            Check(f"nulls {name}", table.name, test.p_value >= COLUMN_ALPHA, detail, None)
+        )
+    return checks
+
+
+# ---------------------------------------------------------------------- each column's law
+
+
+def column_laws(conn: psycopg.Connection, table: Table) -> list[Check]:
+    """Each column drawn from a known law, binned in one scan of the table, against the
+    law's bin probabilities (chi-square, p-value)."""
+    from pgbulk.generators.laws import column_law
+    from pgbulk.generators.relations import Nullable
+
+    laws = []
+    for c in table.columns:
+        g = c.generator.inner if isinstance(c.generator, Nullable) else c.generator
+        law = column_law(g, c) if g is not None else None
+        if law is not None:
+            laws.append((c.name, law))
+    if not laws:
+        return []
+    counts = [
+        f", count(*) FILTER (WHERE {law.bucket} = {i})"
+        for _, law in laws
+        for i in range(len(law.probabilities))
+    ]
+    row = conn.execute("SELECT count(*)" + "".join(counts) + f" FROM {q(table.name)}").fetchone()
+    assert row is not None
+    checks, at = [], 1
+    for name, law in laws:
+        observed = [int(v) for v in row[at : at + len(law.probabilities)]]
+        at += len(law.probabilities)
+        n = sum(observed)
+        if n < 5 * len(observed):
+            detail = f"{n:,} values: too few to test the {law.description} law"
+            checks.append(Check(f"law {name}", table.name, True, detail, None))
+            continue
+        test = chi_square(observed, list(law.probabilities))
+        detail = (
+            f"{name} ~ {law.description}: chi-square {test.statistic:.2f}, df {test.df}, "
+            f"p-value {test.p_value:.3g} (fails below {COLUMN_ALPHA}) over {n:,} values"
+        )
+        checks.append(Check(f"law {name}", table.name, test.p_value >= COLUMN_ALPHA, detail, None))
+    return checks

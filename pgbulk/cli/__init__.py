@@ -16,6 +16,7 @@ from pgbulk.cli.events import events_group, relay_command
 from pgbulk.cli.export import export_command
 from pgbulk.cli.load import finalize_command, load_command, resume_command
 from pgbulk.cli.server import server_group
+from pgbulk.cli.spec import spec_group
 from pgbulk.cli.verify import analyze_command, fingerprint_command, verify_command
 from pgbulk.errors import PgbulkError
 
@@ -39,6 +40,7 @@ cli.add_command(analyze_command)
 cli.add_command(fingerprint_command)
 cli.add_command(events_group)
 cli.add_command(relay_command)
+cli.add_command(spec_group)
 
 
 def main(argv: list[str] | None = None) -> None:

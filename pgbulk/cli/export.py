@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pgbulk.cli.options import contacts_spec, dataset_options
+from pgbulk.cli.options import contacts_spec, dataset_options, spec_dataset, spec_options
 from pgbulk.export import export_parquet
 from pgbulk.progress import for_terminal
 
@@ -25,6 +25,7 @@ from pgbulk.progress import for_terminal
     help="Directory to write: one subdirectory per table (DIR/users/, ...) and DIR/_pgbulk.json.",
 )
 @dataset_options
+@spec_options
 @click.option(
     "--workers",
     type=click.IntRange(min=1, max=64),
@@ -50,14 +51,20 @@ def export_command(
     overwrite: bool,
     quiet: bool,
     as_json: bool,
+    spec_source: str | None,
+    scale: int | None,
 ) -> None:
-    """Write the contacts dataset as files: the same rows `pgbulk load` loads for the same options."""
+    """Write a dataset as files: the same rows `pgbulk load` loads for the same options
+    (contacts, or --spec NAME_OR_FILE --scale N)."""
+    chosen = spec_dataset(click.get_current_context(), spec_source, scale)
     spec = contacts_spec(chunk_users, uuid_version, zipf_a, max_per_user)
     report = export_parquet(
         out,
-        users=users,
+        users=users if chosen is None else None,
+        dataset=None if chosen is None else chosen[0],
+        scale=None if chosen is None else chosen[1],
         seed=seed,
-        spec=spec,
+        spec=spec if chosen is None else None,
         workers=workers,
         overwrite=overwrite,
         progress=for_terminal(quiet or as_json),

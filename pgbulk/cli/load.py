@@ -17,6 +17,8 @@ from pgbulk.cli.options import (
     dsn_option,
     schema_option,
     server_options,
+    spec_dataset,
+    spec_options,
 )
 from pgbulk.load import LoadReport, finalize, load, parse_if_exists
 from pgbulk.plan import Shard, shard_from_env
@@ -73,6 +75,7 @@ def _print(report: LoadReport, as_json: bool, quiet: bool) -> None:
 @click.command("load")
 @dsn_option
 @dataset_options
+@spec_options
 @schema_option
 @click.option(
     "--if-exists",
@@ -101,17 +104,25 @@ def load_command(
     as_json: bool,
     data_dir: str,
     pg_bin: str | None,
+    spec_source: str | None,
+    scale: int | None,
 ) -> None:
-    """Generate the contacts dataset and load it: bare tables, parallel binary COPY, then constraints."""
+    """Generate a dataset and load it: bare tables, parallel binary COPY, then constraints.
+
+    Contacts by default (--users ...); any schema with --spec NAME_OR_FILE --scale N.
+    """
+    chosen = spec_dataset(click.get_current_context(), spec_source, scale)
     spec = contacts_spec(chunk_users, uuid_version, zipf_a, max_per_user)
     the_shard = Shard.parse(shard) if shard else shard_from_env(os.environ)
     progress = for_terminal(quiet or as_json)
     report = load(
         dsn,
-        users=users,
+        users=users if chosen is None else None,
+        dataset=None if chosen is None else chosen[0],
+        scale=None if chosen is None else chosen[1],
         seed=seed,
         workers=workers,
-        spec=spec,
+        spec=spec if chosen is None else None,
         schema_name=schema_name,
         if_exists=parse_if_exists(if_exists),
         shard=the_shard,

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from pgbulk.datasets.contacts import ContactsSpec
+from pgbulk.model import Dataset
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,6 +136,46 @@ def dataset_options(f: F) -> F:
     ):
         f = decorator(f)
     return f
+
+
+def spec_options(f: F) -> F:
+    """--spec NAME_OR_FILE and --scale N: a declarative dataset instead of contacts."""
+    f = click.option(
+        "--scale",
+        type=COUNT,
+        help="With --spec: rows of the spec's scale table (default 1).",
+    )(f)
+    f = click.option(
+        "--spec",
+        "spec_source",
+        metavar="NAME_OR_FILE",
+        help="A dataset spec: a built-in name (pgbench, shop) or a TOML file (docs/specs.md).",
+    )(f)
+    return f
+
+
+def spec_dataset(
+    ctx: click.Context, spec_source: str | None, scale: int | None
+) -> tuple[Dataset, int] | None:
+    """The spec's dataset and checked scale, or None without --spec (then contacts).
+
+    Read before anything touches a server, so a bad spec creates nothing.
+    """
+    if spec_source is None:
+        if scale is not None:
+            raise click.UsageError("--scale applies to --spec; contacts takes --users")
+        return None
+    contacts_only = [
+        f"--{o.replace('_', '-')}"
+        for o in ("users", "chunk_users", "uuid_version", "zipf_a", "max_per_user")
+        if o in ctx.params and ctx.get_parameter_source(o) is not click.core.ParameterSource.DEFAULT
+    ]
+    if contacts_only:
+        raise click.UsageError(f"{', '.join(contacts_only)} only apply to contacts, not to --spec")
+    from pgbulk.spec import load_spec
+
+    dataset = load_spec(spec_source)
+    return dataset, dataset.check_scale(scale if scale is not None else 1)
 
 
 def contacts_spec(

@@ -17,7 +17,15 @@ from pgbulk import fingerprint as fingerprints
 from pgbulk import ledger
 from pgbulk.analyze import analyze
 from pgbulk.chunks import Rows
-from pgbulk.cli.options import COUNT, contacts_spec, dsn_option, schema_option, server_options
+from pgbulk.cli.options import (
+    COUNT,
+    contacts_spec,
+    dsn_option,
+    schema_option,
+    server_options,
+    spec_dataset,
+    spec_options,
+)
 from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.datasets.contacts import dataset as contacts_dataset
 from pgbulk.errors import PgbulkError
@@ -98,6 +106,7 @@ _GENERATOR_OPTIONS = ("seed", "chunk_users", "uuid_version", "zipf_a", "max_per_
 )
 @click.option("--zipf-a", type=float, default=ContactsSpec.zipf_a, show_default=True)
 @click.option("--max-per-user", type=int, default=ContactsSpec.max_per_user, show_default=True)
+@spec_options
 @click.option("--json", "as_json", is_flag=True, help="Print the fingerprint as JSON.")
 @server_options
 @click.pass_context
@@ -111,18 +120,25 @@ def fingerprint_command(
     uuid_version: str,
     zipf_a: float,
     max_per_user: int,
+    spec_source: str | None,
+    scale: int | None,
     as_json: bool,
     data_dir: str,
     pg_bin: str | None,
 ) -> None:
     """Print the dataset fingerprint: rows and an order-independent checksum per table.
 
-    Without --users, of the tables in the database (computed by the server); with
-    --users, of the dataset (--users, --seed, --chunk-users, ...) from the generator
-    alone. A correct load gives the same fingerprint both ways.
+    Without --users or --spec, of the tables in the database (computed by the server);
+    with --users (contacts) or --spec NAME_OR_FILE --scale N, of the dataset from the
+    generator alone. A correct load gives the same fingerprint both ways.
     """
     source = click.core.ParameterSource
-    if users is None:
+    chosen = spec_dataset(ctx, spec_source, scale)
+    if chosen is not None:
+        if dsn is not None:
+            raise click.UsageError("--spec computes the fingerprint without a database: drop --dsn")
+        fp = fingerprints.of_dataset(Rows(chosen[0], chosen[1], seed=seed))
+    elif users is None:
         given = [
             f"--{o.replace('_', '-')}"
             for o in _GENERATOR_OPTIONS

@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 def from_definition(definition: Mapping[str, Any]) -> Dataset:
     """The dataset whose :attr:`~pgbulk.model.Dataset.definition` this is."""
     name = definition.get("dataset")
+    if definition.get("format") is not None:
+        from pgbulk.spec import SPEC_FORMAT, build
+
+        if definition["format"] != SPEC_FORMAT:
+            raise PgbulkError(
+                f"the recorded dataset {name!r} is a spec of format {definition['format']!r}; "
+                f"this pgbulk reads {SPEC_FORMAT!r}: use the pgbulk version that loaded it"
+            )
+        return build(definition)
     if name == "contacts":
         from pgbulk.datasets.contacts import ContactsSpec, dataset
 

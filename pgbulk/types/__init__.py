@@ -33,9 +33,13 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'pgbulk.types' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+    module = importlib.import_module(_LAZY[name])
+    # Every name of that module at once: importing pgbulk.types.encode sets the package's
+    # attribute ``encode`` to the submodule, which would hide the function afterwards.
+    for lazy, source in _LAZY.items():
+        if source == _LAZY[name]:
+            globals()[lazy] = getattr(module, lazy)
+    return globals()[name]
 
 
 __all__ = [

@@ -1,0 +1,379 @@
+"""Spec datasets side by side with their peers, one server, one run.
+
+    python -m benchmarks.specs pgbench --scale 100        # pgbulk --spec pgbench vs pgbench -i
+    python -m benchmarks.specs shop --customers 20000     # generation rows/s per core vs Faker, mimesis
+    python -m benchmarks.specs memory --spec shop --scales 20000,200000
+    python -m benchmarks.specs ceiling --spec shop --scale 200000   # load phase vs file COPY
+
+``pgbench``: ``pgbulk load --spec pgbench --scale S`` (a process of its own, 2 workers)
+against ``pgbench -i -s S`` with client-side generation (``-I dtgvp``, its default) and
+server-side generation (``-I dtGvp``), each in a fresh database of the same server.
+pgbench's ``v`` step is VACUUM (plus ANALYZE); pgbulk's last step is ANALYZE alone.
+
+``shop``: rows per second of one core making the shop spec's six tables as COPY bytes
+(pgbulk), against Faker and mimesis making the same tables row by row in Python and
+writing them as COPY text (the way a Faker loader feeds ``psycopg`` ``copy.write``).
+Needs the ``bench`` extra (``pip install -e '.[bench]'``).
+
+``memory``: the peak memory of ``pgbulk load --spec ... --json`` at two scales.
+Figures are printed as Markdown and written to ``benchmarks/results/specs-*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.target import DEFAULT_DATA_DIR, machine, open_server
+from pgbulk.chunks import Rows
+from pgbulk.spec import load_spec
+
+RESULTS = Path(__file__).parent / "results"
+_TOTAL = re.compile(r"done in (\d+\.\d+) s")
+
+
+def _pgbulk_load(dsn: str, spec: str, scale: int, workers: int = 2) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "pgbulk.cli", "load", "--spec", spec, "--scale", str(scale)]
+    cmd += ["--workers", str(workers), "--json"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "PGBULK_DSN": dsn}
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"pgbulk load failed: {done.stderr.strip()}")
+    report: dict[str, Any] = json.loads(done.stdout)
+    report["wall_seconds"] = wall
+    return report
+
+
+def _libpq_env(dsn: str) -> dict[str, str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(dsn)
+    names = {
+        "host": "PGHOST",
+        "port": "PGPORT",
+        "user": "PGUSER",
+        "password": "PGPASSWORD",
+        "dbname": "PGDATABASE",
+    }
+    return {**os.environ, **{v: str(info[k]) for k, v in names.items() if info.get(k) is not None}}
+
+
+def _pgbench_init(pgbench: Path, dsn: str, scale: int, steps: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(pgbench), "-i", "-q", "-s", str(scale), "-I", steps],
+        capture_output=True,
+        text=True,
+        env=_libpq_env(dsn),
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"pgbench -i failed: {done.stderr.strip()[-400:]}")
+    line = next((ln for ln in done.stderr.splitlines() if ln.startswith("done in")), "")
+    m = _TOTAL.match(line)
+    return {"total": float(m.group(1)) if m else wall, "wall_seconds": wall, "steps": line}
+
+
+def bench_pgbench(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"scale": args.scale, "methods": {}}
+    with open_server(args.dsn, args.data_dir) as server:
+        pgbench = server.pgbench()
+        if pgbench is None:
+            raise SystemExit("no pgbench binary found")
+        out["server"] = server.version
+        runs: list[tuple[str, Callable[[str], dict[str, Any]]]] = [
+            (
+                "pgbulk --spec pgbench (2 workers)",
+                lambda dsn: _pgbulk_load(dsn, "pgbench", args.scale),
+            ),
+            (
+                "pgbench -i (client-side, -I dtgvp)",
+                lambda dsn: _pgbench_init(pgbench, dsn, args.scale, "dtgvp"),
+            ),
+            (
+                "pgbench -i (server-side, -I dtGvp)",
+                lambda dsn: _pgbench_init(pgbench, dsn, args.scale, "dtGvp"),
+            ),
+        ]
+        for name, run in runs:
+            server.checkpoint()
+            with server.fresh_database("pgbulk_bench_spec") as dsn:
+                result = run(dsn)
+            out["methods"][name] = result
+            total = result.get("seconds", {}).get("total", result.get("total"))
+            print(f"{name}: {total:.2f} s (wall {result['wall_seconds']:.2f} s)", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------------- shop vs Faker, mimesis
+
+STATUSES = ["pending", "paid", "shipped", "delivered", "cancelled", "refunded"]
+METHODS = ["card", "paypal", "bank_transfer", "gift_card"]
+
+
+def pgbulk_shop(customers: int) -> tuple[int, float]:
+    dataset = load_spec("shop")
+    rows = Rows(dataset, customers, seed=0)
+    started = time.process_time()
+    made = 0
+    for chunk in rows:
+        for t in chunk.tables:
+            if chunk.rows(t.name):
+                chunk.copy_buffer(t.name)
+                made += chunk.rows(t.name)
+    return made, time.process_time() - started
+
+
+def _copy_text(rows: list[tuple[Any, ...]]) -> bytes:
+    buf = io.StringIO()
+    for r in rows:
+        buf.write("\t".join("\\N" if v is None else str(v) for v in r))
+        buf.write("\n")
+    return buf.getvalue().encode()
+
+
+def python_shop(customers: int, fake: Any, kind: str) -> tuple[int, float]:
+    """The shop tables row by row with Faker or mimesis, written as COPY text."""
+    rng = np.random.default_rng(0)
+    started = time.process_time()
+    made = 0
+    if kind == "faker":
+        first, last, city, country, word = (
+            fake.first_name,
+            fake.last_name,
+            fake.city,
+            fake.country,
+            fake.word,
+        )
+        moment = lambda: fake.date_time_between("-2y", "now")  # noqa: E731
+        ident = fake.uuid4
+        phone = fake.msisdn
+    else:
+        from mimesis import Address, Cryptographic, Datetime, Person, Text
+
+        person, address, when, text, crypto = (
+            Person(),
+            Address(),
+            Datetime(),
+            Text(),
+            Cryptographic(),
+        )
+        first, last, city, country, word = (
+            person.first_name,
+            person.last_name,
+            address.city,
+            address.country,
+            text.word,
+        )
+        moment = when.datetime
+        ident = crypto.uuid
+        phone = person.telephone
+    products = [
+        (
+            i,
+            f"SKU{i:07d}",
+            f"{word()} {word()} {word()}",
+            "books",
+            round(float(rng.lognormal(3, 0.8)), 2),
+            moment(),
+        )
+        for i in range(1, 10_001)
+    ]
+    _copy_text(products)
+    made += len(products)
+    order_id = 0
+    out: dict[str, list[tuple[Any, ...]]] = {
+        t: [] for t in ("customers", "addresses", "orders", "order_items", "payments")
+    }
+    for c in range(1, customers + 1):
+        out["customers"].append(
+            (
+                c,
+                ident(),
+                first(),
+                last(),
+                f"customer{c}@example.com",
+                phone(),
+                "active",
+                moment(),
+                None,
+            )
+        )
+        for _ in range(int(rng.choice([1, 2, 3], p=[0.7, 0.25, 0.05]))):
+            out["addresses"].append(
+                (ident(), c, "home", city(), country(), f"{int(rng.integers(10000, 99999))}")
+            )
+        for _ in range(int(rng.poisson(3))):
+            order_id += 1
+            out["orders"].append(
+                (order_id, c, STATUSES[int(rng.integers(6))], moment(), moment(), None)
+            )
+            for line in range(1, int(rng.integers(1, 4)) + 1):
+                p = products[int(rng.integers(len(products)))]
+                out["order_items"].append((order_id, line, p[0], int(rng.integers(1, 5)), p[4]))
+            out["payments"].append(
+                (
+                    ident(),
+                    order_id,
+                    METHODS[int(rng.integers(4))],
+                    round(float(rng.uniform(1, 500)), 2),
+                    moment(),
+                    True,
+                )
+            )
+    for rows in out.values():
+        _copy_text(rows)
+        made += len(rows)
+    return made, time.process_time() - started
+
+
+def bench_shop(args: argparse.Namespace) -> dict[str, Any]:
+    from faker import Faker
+
+    results: dict[str, Any] = {}
+    made, cpu = pgbulk_shop(args.customers)
+    results["pgbulk (shop spec, COPY binary)"] = {
+        "customers": args.customers,
+        "rows": made,
+        "cpu_seconds": cpu,
+        "rows_per_s": made / cpu,
+    }
+    small = args.python_customers
+    made, cpu = python_shop(small, Faker(), "faker")
+    results["Faker (row by row, COPY text)"] = {
+        "customers": small,
+        "rows": made,
+        "cpu_seconds": cpu,
+        "rows_per_s": made / cpu,
+    }
+    made, cpu = python_shop(small, None, "mimesis")
+    results["mimesis (row by row, COPY text)"] = {
+        "customers": small,
+        "rows": made,
+        "cpu_seconds": cpu,
+        "rows_per_s": made / cpu,
+    }
+    for name, r in results.items():
+        print(
+            f"{name}: {r['rows']:,} rows in {r['cpu_seconds']:.2f} s of CPU: {r['rows_per_s']:,.0f} rows/s per core",
+            flush=True,
+        )
+    return results
+
+
+def bench_memory(args: argparse.Namespace) -> dict[str, Any]:
+    scales = [int(s) for s in args.scales.split(",")]
+    out: dict[str, Any] = {"spec": args.spec, "points": []}
+    with open_server(args.dsn, args.data_dir) as server:
+        for scale in scales:
+            server.checkpoint()
+            with server.fresh_database("pgbulk_bench_spec") as dsn:
+                report = _pgbulk_load(dsn, args.spec, scale)
+            point = {
+                "scale": scale,
+                "rows": sum(report["rows"].values()),
+                "peak_memory_bytes": report["peak_memory_bytes"],
+                "seconds": report["seconds"],
+                "estimated_disk_bytes": report["estimated_disk_bytes"],
+                "database_size_bytes": report["database_size_bytes"],
+            }
+            out["points"].append(point)
+            print(
+                f"{args.spec} scale {scale:,}: {point['rows']:,} rows, peak memory {point['peak_memory_bytes'] / 2**20:,.0f} MiB, total {report['seconds']['total']:.1f} s, estimated {report['estimated_disk_bytes'] / 2**20:,.0f} MiB, measured {report['database_size_bytes'] / 2**20:,.0f} MiB",
+                flush=True,
+            )
+    peaks = [p["peak_memory_bytes"] for p in out["points"]]
+    out["growth"] = peaks[-1] / peaks[0]
+    print(f"memory growth {scales[0]:,} -> {scales[-1]:,}: x{out['growth']:.3f}")
+    return out
+
+
+def bench_ceiling(args: argparse.Namespace) -> dict[str, Any]:
+    """pgbulk's load phase against the server reading the same rows from binary COPY files."""
+    from benchmarks.ceiling import copy_from_files, write_files
+    from pgbulk import ddl
+    from pgbulk import dsn as dsns
+
+    dataset = load_spec(args.spec)
+    out: dict[str, Any] = {"spec": args.spec, "scale": args.scale}
+    with open_server(args.dsn, args.data_dir) as server:
+        server.checkpoint()
+        with server.fresh_database("pgbulk_bench_spec") as dsn:
+            report = _pgbulk_load(dsn, args.spec, args.scale)
+        out["pgbulk_load_seconds"] = report["seconds"]["load"]
+        out["rows"] = sum(report["rows"].values())
+        files = write_files(Rows(dataset, args.scale, seed=0))
+        try:
+            server.checkpoint()
+            with server.fresh_database("pgbulk_bench_spec") as dsn:
+                with dsns.connect(dsn, autocommit=True) as conn:
+                    for t in dataset.tables:
+                        conn.execute(ddl.create_table(t))
+                out["file_copy_seconds"] = copy_from_files(dsn, files, sessions=2)
+        finally:
+            files.remove()
+    out["ratio"] = out["file_copy_seconds"] / out["pgbulk_load_seconds"]
+    print(
+        f"{args.spec} scale {args.scale:,} ({out['rows']:,} rows): pgbulk load phase "
+        f"{out['pgbulk_load_seconds']:.2f} s, server file COPY (2 sessions) "
+        f"{out['file_copy_seconds']:.2f} s: pgbulk at {out['ratio']:.2f}x the ceiling",
+        flush=True,
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dsn")
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("pgbench")
+    p.add_argument("--scale", type=int, default=100)
+    s = sub.add_parser("shop")
+    s.add_argument("--customers", type=int, default=20_000)
+    s.add_argument("--python-customers", type=int, default=2_000)
+    m = sub.add_parser("memory")
+    m.add_argument("--spec", default="shop")
+    m.add_argument("--scales", default="20000,200000")
+    c = sub.add_parser("ceiling")
+    c.add_argument("--spec", default="shop")
+    c.add_argument("--scale", type=int, default=200_000)
+    args = parser.parse_args(argv)
+    run = {
+        "pgbench": bench_pgbench,
+        "shop": bench_shop,
+        "memory": bench_memory,
+        "ceiling": bench_ceiling,
+    }[args.what]
+    result = {
+        "what": args.what,
+        "argv": sys.argv,
+        "at": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+        "result": run(args),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"specs-{args.what}.json"
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
