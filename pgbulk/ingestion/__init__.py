@@ -21,7 +21,7 @@ from psycopg import sql
 
 from pgbulk import constraints, ddl
 from pgbulk import dsn as dsns
-from pgbulk.errors import ParameterError, PgbulkError, TargetNotEmpty, TypeMismatch
+from pgbulk.errors import LoadFailed, ParameterError, PgbulkError, TargetNotEmpty, TypeMismatch
 from pgbulk.ingestion import ledger, mapping
 from pgbulk.ingestion.report import IngestReport
 from pgbulk.ingestion.source import BATCH_ROWS, UNIT_ROWS, Source, Unit, csv_types_for, open_source
@@ -439,8 +439,19 @@ def _load(
         what = f"{kept} units are committed and recorded"
         if missing:
             what += f"; missing: {shown}"
-        fix = "fix the source, then run the same ingest with --if-exists append to load the missing units"
-        err_cls = RowsRejected if isinstance(e, WorkerError) and e.rejected else type(e)
+        fix = (
+            "fix the source, then run the same ingest with --if-exists append to load the "
+            "missing units"
+        )
+        if src.in_memory:
+            fix = (
+                "give the same rows again with the same source_name and if_exists='append' to "
+                "load only the missing units"
+                + ("" if src.description.get("name") else " (this ingest had no source_name)")
+            )
+        err_cls: type[PgbulkError] = type(e)
+        if isinstance(e, WorkerError):
+            err_cls = RowsRejected if e.rejected else LoadFailed
         err = err_cls(f"{e}. {what}; {fix}")
         err.report = report  # type: ignore[attr-defined]
         raise err from None

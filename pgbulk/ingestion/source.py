@@ -11,6 +11,12 @@ out, as ``pyarrow.dataset`` does) and their schema is read with ``pyarrow.datase
 every file must have the columns of the first. A source has an *identity* (its files'
 paths, sizes and modification times, or the schema and length of in-memory data): an
 ingest is recorded under it, which is how a re-run finds the units already loaded.
+In-memory data has no identity of its own (two tables of one shape may hold other rows):
+each ingest of it is new, unless the caller names it (``source_name``) to resume it.
+A file source's identity is its format and the files' absolute paths, and a unit is named
+by its file and row group (or first record batch): a file rewritten to fix a bad row keeps
+its committed row groups, and a re-run loads only what is missing, as long as the row
+groups stay as they were.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import glob
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,17 +83,19 @@ class Source:
     _stream: pa.RecordBatchReader | None = None
     csv_schema: pa.Schema | None = None  # CSV: the types every file is parsed with
     files: list[str] = field(default_factory=list)
+    unit_rows: int = UNIT_ROWS  # of a stream's units
 
     @property
     def units_known(self) -> bool:
         return self._units is not None
 
-    def units(self, unit_rows: int = UNIT_ROWS) -> Iterator[Unit]:
+    def units(self) -> Iterator[Unit]:
+        """The units, in order. A stream's can be read once."""
         if self._units is not None:
             yield from self._units
             return
         assert self._stream is not None
-        yield from _stream_units(self._stream, unit_rows)
+        yield from _stream_units(self._stream, self.unit_rows)
 
 
 def _digest(*parts: object) -> str:
@@ -128,7 +137,7 @@ def open_source(
             "__arrow_c_stream__ (pandas >= 2.2, polars, DuckDB), or paths of Parquet, "
             "Arrow IPC or CSV files",
         )
-    identity = name or "stream:" + _digest(reader.schema.to_string())
+    identity = name or "stream:" + uuid.uuid4().hex
     return Source(
         schema=reader.schema,
         identity=identity,
@@ -136,6 +145,7 @@ def open_source(
         in_memory=True,
         total_rows=None,
         _stream=reader,
+        unit_rows=unit_rows,
     )
 
 
@@ -150,7 +160,7 @@ def _table_source(table: pa.Table, unit_rows: int, name: str | None) -> Source:
         )
         for start in range(0, n, unit_rows)
     ]
-    identity = name or "table:" + _digest(table.schema.to_string(), n, unit_rows)
+    identity = name or "table:" + uuid.uuid4().hex
     return Source(
         schema=table.schema,
         identity=identity,
@@ -261,8 +271,7 @@ def _file_source(paths: list[str], file_format: str | None, name: str | None) ->
     total: int | None = 0
     for f in files:
         rel = os.path.relpath(os.path.abspath(f), root)
-        st = os.stat(f)
-        stats.append((os.path.abspath(f), st.st_size, st.st_mtime_ns))
+        stats.append(os.path.abspath(f))
         try:
             file_units = list(_units_of_file(f, rel, fmt, schema))
         except (pa.ArrowException, OSError) as e:

@@ -59,6 +59,7 @@ def run_units(
     last_sample = 0.0
     pending = 0
     lock = threading.Lock()
+    source_error: list[str] = []
 
     def feed() -> None:
         nonlocal pending
@@ -75,8 +76,8 @@ def run_units(
                 with lock:
                     handed.append(unit.key)
                     pending += 1
-        except BaseException as e:  # a stream that fails while read
-            events.put(worker.WorkerFailed(-1, f"reading the source failed: {e}", False))
+        except BaseException as e:  # a stream that fails while read: the units sent still load
+            source_error.append(f"reading the source failed: {type(e).__name__}: {e}")
         finally:
             for _ in range(workers):
                 if threads_mode:
@@ -176,4 +177,6 @@ def run_units(
         raise LoadInterrupted(f"interrupted by {name}: the units in flight were rolled back")
     if error is not None:
         raise WorkerError(*error)
+    if source_error:
+        raise WorkerError(source_error[0], rejected=False)
     return handed
