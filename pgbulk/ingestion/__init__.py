@@ -240,13 +240,6 @@ def _prepare(
             raise ParameterError(
                 "primary_key", list(primary_key), f"no source column {', '.join(unknown)}"
             )
-        if exists and if_exists != "replace":
-            raise ParameterError(
-                "primary_key",
-                list(primary_key),
-                f"{schema}.{table} exists: a primary key is added only to a table the ingest "
-                "creates (--create, or --if-exists replace)",
-            )
     if if_exists == "replace" and exists:
         try:
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(schema, table)))
@@ -282,8 +275,21 @@ def _prepare(
             }
         )
     else:
+        if src.csv_schema is not None:
+            # CSV has no types of its own: parse each column as the target's type says.
+            found = conn.execute(_TARGET_COLUMNS, (schema, table)).fetchall()
+            parse = _csv_parse_types({str(n): str(t) for n, t in found})
+            src.csv_schema = csv_types_for(src.csv_schema, parse)
+            fields = [pa.field(f.name, parse.get(f.name, f.type), f.nullable) for f in fields]
         plan.target_types = _target_types(conn, schema, table, fields)
         record = ledger.read(conn, schema, table, src.identity)
+        if primary_key and record is None:  # when finishing an ingest, its record has the key
+            raise ParameterError(
+                "primary_key",
+                list(primary_key),
+                f"{schema}.{table} exists: a primary key is added only to a table the ingest "
+                "creates (--create, or --if-exists replace)",
+            )
         if record is not None:
             if if_exists == "fail":
                 hint = (
@@ -357,12 +363,14 @@ def _prepare(
     return plan
 
 
-def _csv_schema(src: Source, plan: _Plan) -> pa.Schema | None:
-    """CSV columns are parsed into the target's types where CSV can hold them."""
-    if src.csv_schema is None:
-        return None
+def _csv_parse_types(target: dict[str, str]) -> dict[str, pa.DataType]:
+    """The Arrow type to parse each CSV column as, from the target column's type."""
     wanted: dict[str, pa.DataType] = {}
-    for name, t in plan.target_types.items():
+    for name, text in target.items():
+        try:
+            t = PgType.parse(text)
+        except ParameterError:
+            continue
         if t.array:
             continue
         if t.name in ("text", "varchar", "bpchar", "uuid", "json", "jsonb"):
@@ -381,7 +389,7 @@ def _csv_schema(src: Source, plan: _Plan) -> pa.Schema | None:
             wanted[name] = pa.timestamp("us")
         elif t.name == "timestamptz":
             wanted[name] = pa.timestamp("us", tz="UTC")
-    return csv_types_for(src.csv_schema, wanted)
+    return wanted
 
 
 def _load(
@@ -402,7 +410,7 @@ def _load(
         source_id=src.identity,
         columns=columns,
         pg_types=tuple(plan.target_types[c].sql for c in columns),
-        csv_schema=_csv_schema(src, plan),
+        csv_schema=src.csv_schema,
         batch_rows=batch_rows or BATCH_ROWS,
     )
     done = plan.done
