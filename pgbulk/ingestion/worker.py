@@ -204,10 +204,11 @@ class _Worker:
             except _Stopped:
                 return
             except psycopg.errors.UniqueViolation as e:
-                if e.diag.constraint_name == "ingest_units_pkey":
-                    self.events.put(UnitSkipped(self.worker_id, unit.key))
-                    return
-                raise self._rejected(unit, e) from None
+                if e.diag.constraint_name != "ingest_units_pkey":
+                    raise
+                # Another run committed this unit first; ours rolled back whole.
+                self.events.put(UnitSkipped(self.worker_id, unit.key))
+                return
             except psycopg.OperationalError as e:
                 attempt += 1
                 with contextlib.suppress(Exception):
@@ -221,12 +222,10 @@ class _Worker:
                     ) from None
                 self.events.put(UnitRetry(self.worker_id, unit.key, attempt, reason))
                 self.stop.wait(min(8.0, c.backoff_seconds * 2 ** (attempt - 1)))
-            except (psycopg.DataError, psycopg.IntegrityError) as e:
-                raise self._rejected(unit, e) from None
 
-    def _rejected(self, unit: Unit, e: psycopg.Error) -> RowsRejected:
+    @staticmethod
+    def _rejected(unit: Unit, e: psycopg.Error, offset: int) -> RowsRejected:
         """A server refusal during COPY, placed at the unit's row (batch offset + COPY line)."""
-        offset = getattr(e, "_pgbulk_offset", 0)
         context = e.diag.context or ""
         m = _COPY_LINE.search(context)
         reason = e.diag.message_primary or str(e).splitlines()[0]
@@ -259,9 +258,10 @@ class _Worker:
                 try:
                     with cur.copy(self.copy_sql) as copy:
                         copy.write(item.stream)
-                except psycopg.Error as e:
-                    e._pgbulk_offset = item.offset  # type: ignore[attr-defined]
-                    raise
+                except (psycopg.DataError, psycopg.IntegrityError) as e:
+                    # A value only the server checks (NOT NULL, JSON syntax, a CHECK, a
+                    # UNIQUE index of the target): the transaction is rolled back on return.
+                    raise self._rejected(unit, e, item.offset) from None
                 rows += item.rows
                 nbytes += len(item.stream)
             cur.execute(
