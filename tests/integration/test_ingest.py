@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.parquet as pq
 import pytest
 
@@ -342,3 +343,21 @@ def test_an_interrupted_stream_resumes_with_no_duplicate_and_no_gap(db18_dsn: st
             n,
             n * (n - 1) // 2,
         )
+
+
+def test_memory_is_bounded_by_the_batch_not_the_row_group(db18_dsn: str, tmp_path: Path) -> None:
+    n = 2_000_000
+    path = tmp_path / "one-group.parquet"
+    ids = pa.array(np.arange(n, dtype=np.int64))
+    text = pa.compute.binary_join_element_wise("x" * 40, pa.compute.cast(ids, pa.string()), "")
+    pq.write_table(pa.table({"id": ids, "s": text}), path, row_group_size=n)
+    del ids, text
+    assert pq.ParquetFile(path).metadata.num_row_groups == 1
+    small = pgbulk.ingest(db18_dsn, "t", path, create=True, workers=1, batch_rows=50_000)
+    whole = pgbulk.ingest(db18_dsn, "t", path, if_exists="replace", workers=1, batch_rows=n)
+    assert small.rows == whole.rows == n
+    # The row group's 2M rows are about 110 MB decoded and as much again encoded.
+    assert small.peak_memory_bytes < whole.peak_memory_bytes - 100 * 2**20, (
+        small.peak_memory_bytes >> 20,
+        whole.peak_memory_bytes >> 20,
+    )
