@@ -89,6 +89,8 @@ def _every_type() -> pa.Table:
                 pa.struct([("x", pa.int64()), ("y", pa.string())]),
             ),
             "dict": pa.array(["red", "green", None]).dictionary_encode(),
+            "mp": pa.array([[("k", 1), ("z", None)], [], None], pa.map_(pa.string(), pa.int64())),
+            "nested": pa.array([[[1, 2], [3]], [], None], pa.list_(pa.list_(pa.int16()))),
         }
     )
 
@@ -116,6 +118,7 @@ def test_every_supported_type_with_nulls_and_extremes_reads_back_equal(db_dsn: s
         )
     assert types["u64"] == "numeric(20,0)" and types["fsb16"] == "uuid" and types["st"] == "jsonb"
     assert types["li"] == "integer[]" and types["dict"] == "text" and types["dur"] == "interval"
+    assert types["mp"] == "jsonb" and types["nested"] == "jsonb"
     for name in table.column_names:
         want = [row[name] for row in source]
         got = back[name]
@@ -129,6 +132,8 @@ def test_every_supported_type_with_nulls_and_extremes_reads_back_equal(db_dsn: s
             got = [None if v is None else np.float32(v) for v in got]
         elif name == "bin":
             got = [None if v is None else bytes(v) for v in got]
+        elif name == "mp":  # a map is a JSON object
+            want = [None if v is None else dict(v) for v in want]
         elif name == "dict":
             want = [None if v is None else str(v) for v in want]
         assert got == want, name
