@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from pgbulk.chunks import Chunk, Rows
     from pgbulk.datasets.contacts import ContactsSpec, contacts
     from pgbulk.export import export_parquet
+    from pgbulk.ingestion import ingest
     from pgbulk.model import Column, Dataset, Table
     from pgbulk.types import PgType
 
@@ -28,6 +29,7 @@ _LAZY = {
     "Table": "pgbulk.model",
     "contacts": "pgbulk.datasets.contacts",
     "export_parquet": "pgbulk.export",
+    "ingest": "pgbulk.ingestion",
 }
 
 
@@ -51,4 +53,5 @@ __all__ = [
     "__version__",
     "contacts",
     "export_parquet",
+    "ingest",
 ]

@@ -14,6 +14,7 @@ import click
 from pgbulk import __version__
 from pgbulk.cli.events import events_group, relay_command
 from pgbulk.cli.export import export_command
+from pgbulk.cli.ingest import ingest_command
 from pgbulk.cli.load import finalize_command, load_command, resume_command
 from pgbulk.cli.server import server_group
 from pgbulk.cli.spec import spec_group
@@ -35,6 +36,7 @@ cli.add_command(resume_command)
 cli.add_command(finalize_command)
 cli.add_command(server_group)
 cli.add_command(export_command)
+cli.add_command(ingest_command)
 cli.add_command(verify_command)
 cli.add_command(analyze_command)
 cli.add_command(fingerprint_command)
