@@ -73,7 +73,9 @@ def encode_numeric(
         digits, frac = _digits_small(magnitude, scale, lift)
         if shortest:
             return _layout(digits, frac, negative, scale + lift, special, nulls)
-        return _fixed_layout(digits, frac, negative, scale + lift, special, nulls)
+        return _fixed_layout(
+            digits, frac, negative & (magnitude != 0), scale + lift, special, nulls
+        )
     else:
         if limbs is None:
             assert ints is not None
@@ -279,18 +281,37 @@ def _digits_small(
     full = scale + lift
     pad = -full % 4
     frac = (full + pad) // 4
-    whole, part = np.divmod(magnitude, np.uint64(10**scale))
+    whole = magnitude // np.uint64(10**scale)
+    part = magnitude - whole * np.uint64(10**scale)
     part *= np.uint64(10 ** (lift + pad))
     top = int(whole.max()) if len(whole) else 0
     whole_digits = 1
     while top >= 10_000**whole_digits:
         whole_digits += 1
     digits = np.empty((len(magnitude), whole_digits + frac), dtype=np.uint16)
-    for k in range(frac):
-        part, digits[:, whole_digits + frac - 1 - k] = np.divmod(part, np.uint64(10_000))
-    for k in range(whole_digits):
-        whole, digits[:, whole_digits - 1 - k] = np.divmod(whole, np.uint64(10_000))
+    # 64-bit division is the slow part: split each number into 8-digit halves once, then
+    # cut the halves (below 10^8) into base-10000 digits with 32-bit arithmetic.
+    _base10000(part, digits[:, whole_digits:])
+    _base10000(whole, digits[:, :whole_digits])
     return digits, frac
+
+
+def _base10000(values: npt.NDArray[np.uint64], out: npt.NDArray[np.uint16]) -> None:
+    """``out[:, i]``: the base-10000 digits of ``values``, most significant first."""
+    rest = values
+    col = out.shape[1] - 1
+    while col >= 0:
+        if col >= 2:  # digits remain beyond these two: split off 8 decimal places in 64 bits
+            high = rest // np.uint64(10**8)
+            low = (rest - high * np.uint64(10**8)).astype(np.uint32)
+            rest = high
+        else:  # at most two digits remain: the value is below 10^8
+            low = rest.astype(np.uint32)
+        upper = low // np.uint32(10_000)
+        out[:, col] = low - upper * np.uint32(10_000)
+        if col >= 1:
+            out[:, col - 1] = upper
+        col -= 2
 
 
 def _digits_any(limbs: Limbs, scale: int) -> tuple[npt.NDArray[np.uint16], int]:
@@ -326,10 +347,10 @@ def _fixed_layout(
     n, total = digits.shape
     rows = np.empty((n, 8 + 2 * total), dtype=np.uint8)
     header = rows[:, :8].view(">u2")
-    has = (digits != 0).any(axis=1)
     header[:, 0] = total
     header[:, 1] = total - frac - 1
-    header[:, 2] = np.where(special != 0, special, np.where(negative & has, NEG, POS))
+    # ``negative`` is false for a zero (numeric has no -0): the caller knows the magnitude.
+    header[:, 2] = np.where(special != 0, special, np.where(negative, NEG, POS))
     header[:, 3] = np.where(special != 0, 0, scale)
     rows[:, 8:].view(">u2")[:] = digits
     return fixed(rows, nulls)
