@@ -10,7 +10,7 @@ dependency graph that :mod:`pgbulk.constraints` schedules over several connectio
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -86,9 +86,13 @@ def create_table(table: Table) -> sql.Composed:
 
 def copy_statement(schema: str, table: Table) -> sql.Composed:
     """``COPY schema.table (columns) FROM STDIN (FORMAT binary)``, the model's column order."""
+    return copy_into(schema, table.name, table.column_names)
+
+
+def copy_into(schema: str, table: str, columns: Sequence[str]) -> sql.Composed:
+    """``COPY schema.table (columns) FROM STDIN (FORMAT binary)`` for any table."""
     return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-        sql.Identifier(schema, table.name),
-        sql.SQL(", ").join(sql.Identifier(c) for c in table.column_names),
+        sql.Identifier(schema, table), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
 
 

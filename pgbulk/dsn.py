@@ -66,6 +66,24 @@ def connect(
         raise PgbulkError(f"the DSN does not parse: {str(e).splitlines()[0]}") from None
 
 
+def worker_connection(
+    dsn: str, application_name: str, settings: Mapping[str, str]
+) -> psycopg.Connection:
+    """A worker's connection: autocommit, with its session settings applied.
+
+    Autocommit, so that the only transactions are the units' own (``conn.transaction()``):
+    a stray read, such as the ledger check after a reconnect, would otherwise open an
+    implicit transaction that turns the next unit's into a savepoint, never committed.
+    Raises psycopg's OperationalError as it is: the workers retry on it.
+    """
+    conn = psycopg.connect(
+        dsn, application_name=application_name, connect_timeout=10, autocommit=True
+    )
+    for key, value in settings.items():
+        conn.execute("SELECT set_config(%s, %s, false)", (key, value))
+    return conn
+
+
 def scalar(conn: psycopg.Connection, query: str, params: tuple[object, ...] = ()) -> Any:
     """The first column of the first row of a query that always returns one."""
     row = conn.execute(query.encode(), params).fetchone()

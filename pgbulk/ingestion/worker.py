@@ -26,9 +26,9 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-from psycopg import sql
 
-from pgbulk import copy_format, types
+from pgbulk import copy_format, ddl, types
+from pgbulk.dsn import worker_connection
 from pgbulk.errors import LoadFailed, PgbulkError, ValueRejected
 from pgbulk.ingestion import ledger
 from pgbulk.ingestion.source import BATCH_ROWS, Unit, read_unit
@@ -156,10 +156,7 @@ class _Worker:
         self.events = events
         self.stop = stop
         self.pg_types = tuple(PgType.parse(t) for t in config.pg_types)
-        self.copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-            sql.Identifier(config.schema, config.table),
-            sql.SQL(", ").join(sql.Identifier(c) for c in config.columns),
-        )
+        self.copy_sql = ddl.copy_into(config.schema, config.table, config.columns)
         self.conn: psycopg.Connection | None = None
 
     def run(self, tasks: Any) -> None:
@@ -176,15 +173,9 @@ class _Worker:
                 self.conn.close()
 
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(
-            self.config.dsn,
-            application_name=f"pgbulk ingest {self.worker_id}",
-            connect_timeout=10,
-            autocommit=True,
+        return worker_connection(
+            self.config.dsn, f"pgbulk ingest {self.worker_id}", self.config.settings
         )
-        for key, value in self.config.settings.items():
-            conn.execute("SELECT set_config(%s, %s, false)", (key, value))
-        return conn
 
     def _load_with_retries(self, unit: Unit) -> None:
         attempt = 0

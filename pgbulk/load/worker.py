@@ -38,6 +38,7 @@ import psycopg
 from pgbulk import ddl, ledger
 from pgbulk.allocator import keep_freed_memory
 from pgbulk.chunks import Rows
+from pgbulk.dsn import worker_connection
 from pgbulk.errors import PgbulkError
 from pgbulk.load.messages import Done, Failed, Loaded, Message, Retry, Skipped
 from pgbulk.model import Dataset
@@ -216,18 +217,9 @@ class _Loader:
             ready.put(e)
 
     def _connect(self) -> psycopg.Connection:
-        # Autocommit, so that the only transactions are the chunks' own (conn.transaction()):
-        # a stray read, such as the ledger check after a reconnect, would otherwise open an
-        # implicit transaction that turns the next chunk's into a savepoint, never committed.
-        conn = psycopg.connect(
-            self.config.dsn,
-            application_name=f"pgbulk worker {self.worker_id}",
-            connect_timeout=10,
-            autocommit=True,
+        return worker_connection(
+            self.config.dsn, f"pgbulk worker {self.worker_id}", self.config.settings
         )
-        for key, value in self.config.settings.items():
-            conn.execute("SELECT set_config(%s, %s, false)", (key, value))
-        return conn
 
     def _load_with_retries(self, chunk: EncodedChunk) -> None:
         attempt = 0
