@@ -54,6 +54,21 @@ def default_key(table: str, column: str) -> Keyed:
     return Keyed(zlib.crc32(f"{table}.{column}".encode()))
 
 
+def unique_slots(frame: Frame, column: Column, domain: int, hint: str) -> npt.NDArray[np.uint64]:
+    """The rows' slots, checked to fit a domain of ``domain`` distinct values: what a
+    generator unique by construction permutes. ``hint`` says how to make room."""
+    from pgbulk.errors import ParameterError
+
+    slots = frame.slots()
+    if slots.size and int(slots.max()) >= domain:
+        raise ParameterError(
+            f"{frame.table.name}.{column.name}",
+            domain,
+            f"has {domain:,} distinct values: too few for these rows; {hint}",
+        )
+    return slots
+
+
 @dataclass(frozen=True)
 class Rule:
     """A property every value of a column has, as SQL over the row (for ``pgbulk verify``).

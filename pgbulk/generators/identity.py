@@ -22,7 +22,7 @@ from pgbulk.generate import (
     uuid4,
     uuid7,
 )
-from pgbulk.generators.base import Generator, Key, Rule, default_key
+from pgbulk.generators.base import Generator, Key, Rule, default_key, unique_slots
 
 if TYPE_CHECKING:
     from pgbulk.chunks import Frame, Values
@@ -100,13 +100,7 @@ class UniqueText(Generator):
         return int(len(self.alphabet) ** self.length)
 
     def generate(self, frame: Frame, column: Column) -> Values:
-        slots = frame.slots()
-        if slots.size and int(slots.max()) >= self.domain:
-            raise ParameterError(
-                f"{frame.table.name}.{column.name}",
-                self.domain,
-                f"has {self.domain:,} distinct values: too few for these rows; lower the scale",
-            )
+        slots = unique_slots(frame, column, self.domain, "lower the scale")
         key = self.key if self.key is not None else default_key(frame.table.name, column.name).key
         keys = permutation_keys(frame.seed, key)
         half = 10 ** (self.length // 2)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from pgbulk.ddl import quote
 from pgbulk.errors import ParameterError
 from pgbulk.generate import Text, permutation_keys, permute
-from pgbulk.generators.base import Keyed, Rule
+from pgbulk.generators.base import Keyed, Rule, unique_slots
 from pgbulk.generators.numbers import INTEGERS, TEXTS, Drawn, _integer
 
 if TYPE_CHECKING:
@@ -147,13 +147,7 @@ class UniqueInt(Drawn):
         return self.domain
 
     def generate(self, frame: Frame, column: Column) -> Values:
-        slots = frame.slots()
-        if slots.size and int(slots.max()) >= self.domain:
-            raise ParameterError(
-                f"{frame.table.name}.{column.name}",
-                self.domain,
-                f"has {self.domain:,} distinct values: too few for these rows; widen low..high or lower the scale",
-            )
+        slots = unique_slots(frame, column, self.domain, "widen low..high or lower the scale")
         keys = permutation_keys(frame.seed, self.keyed(frame, column).key)
         return permute(slots, self.domain, keys).astype(np.int64) + np.int64(self.low)
 

@@ -13,7 +13,8 @@ from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.datasets.contacts import dataset as contacts
 from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.estimate import estimate, expected_rows
-from pgbulk.generators import Template, ZipfCount
+from pgbulk.generators import Template, UniqueText, ZipfCount
+from pgbulk.generators.ids import UniqueInt
 from pgbulk.model import Column, Dataset, Fixed, ForeignKey, PerParent, PerScale, Table
 from pgbulk.plan import Plan
 from pgbulk.types import PgType
@@ -196,3 +197,27 @@ def test_the_scheduler_ranks_a_step_by_the_work_that_waits_for_it() -> None:
     )
     assert rank["users_pkey"] > cost["emails_pkey"] > cost["users_pkey"]
     assert rank["emails_email_key"] == cost["emails_email_key"]  # nothing waits for it
+
+
+@pytest.mark.parametrize(
+    ("generator", "hint"),
+    [
+        (UniqueText("AB", 2), "lower the scale"),
+        (UniqueInt(1, 3), "widen low..high or lower the scale"),
+    ],
+)
+def test_a_domain_too_small_for_the_rows_is_named(generator: object, hint: str) -> None:
+    table = Table(
+        "t",
+        (
+            Column(
+                "v",
+                PgType.parse("text" if isinstance(generator, UniqueText) else "int8"),
+                generator,
+            ),
+        ),
+        PerScale(),
+    )  # type: ignore[arg-type]
+    rows = Rows(Dataset("d", (table,), "t", 10), 5)
+    with pytest.raises(ParameterError, match=f"t.v=.*too few for these rows; {hint}"):
+        rows.chunk(0).copy_buffer("t")
