@@ -3,6 +3,7 @@
     git worktree add /tmp/pgbulk-0.1.0 v0.1.0-commit
     python -m benchmarks.versions --baseline /tmp/pgbulk-0.1.0 --dsn "$(pgbulk server dsn)" \\
         --users 1M --rounds 5
+    python -m benchmarks.versions --baseline ... --dsn ... --spec pgbench --scale 100
 
 Each version loads into a database of its own (``bench_base`` / ``bench_this``, created
 if missing: their ledgers may differ) with ``--if-exists replace``; the order alternates
@@ -36,9 +37,9 @@ def _database(dsn: str, name: str) -> str:
     return with_dbname(dsn, name)
 
 
-def _load(tree: Path, dsn: str, users: str, workers: int) -> dict[str, float]:
+def _load(tree: Path, dsn: str, size: list[str], workers: int) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    cmd = [sys.executable, "-m", "pgbulk.cli", "load", "--dsn", dsn, "--users", users]
+    cmd = [sys.executable, "-m", "pgbulk.cli", "load", "--dsn", dsn, *size]
     cmd += ["--workers", str(workers), "--if-exists", "replace", "--json"]
     done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -60,6 +61,8 @@ def main() -> None:
     )
     parser.add_argument("--dsn", required=True, help="a server where databases can be created")
     parser.add_argument("--users", default="1M")
+    parser.add_argument("--spec", help="load this spec instead of contacts (with --scale)")
+    parser.add_argument("--scale", default="100")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -68,10 +71,11 @@ def main() -> None:
         "baseline": _database(args.dsn, "bench_base"),
         "this": _database(args.dsn, "bench_this"),
     }
+    size = ["--spec", args.spec, "--scale", args.scale] if args.spec else ["--users", args.users]
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for r in range(args.rounds):
         for name in list(trees) if r % 2 == 0 else list(reversed(trees)):
-            got = _load(trees[name], dsns[name], args.users, args.workers)
+            got = _load(trees[name], dsns[name], size, args.workers)
             runs[name].append(got)
             shown = "  ".join(f"{k} {v:.2f}" for k, v in got.items())
             print(f"round {r} {name:<8} {shown}", flush=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import psycopg
 from psycopg import sql
@@ -65,10 +65,12 @@ class _Board:
         self.rank = critical_path(self.pending)
         self.done = set(done)
         self.busy: set[str] = set()
+        self.running: list[Step] = []
         self.error: BaseException | None = None
         self.cond = threading.Condition()
 
-    def take(self) -> Step | None:
+    def take(self) -> tuple[Step, bool] | None:
+        """The next step, and whether it outweighs everything else left (it runs alone)."""
         with self.cond:
             while True:
                 if self.error is not None or not self.pending:
@@ -82,12 +84,15 @@ class _Board:
                     step = max(ready, key=lambda s: self.rank[s.name])
                     self.pending.remove(step)
                     self.busy.update(step.tables)
-                    return step
+                    others = sum(s.cost for s in self.pending) + sum(s.cost for s in self.running)
+                    self.running.append(step)
+                    return step, step.cost > others
                 self.cond.wait()
 
     def finish(self, step: Step, error: BaseException | None = None) -> None:
         with self.cond:
             self.busy.difference_update(step.tables)
+            self.running.remove(step)
             if error is None:
                 self.done.add(step.name)
             elif self.error is None:
@@ -132,11 +137,13 @@ def run_steps(
                 conn.execute("SET client_connection_check_interval = '1s'")
             for key, value in (settings or {}).items():
                 conn.execute("SELECT set_config(%s, %s, false)", (key, value))
-            while (step := board.take()) is not None:
+            while (taken := board.take()) is not None:
+                step, alone = taken
                 started = time.perf_counter()
                 try:
-                    for statement in step.statements:
-                        conn.execute(statement)
+                    with _parallel_maintenance(conn, jobs - 1 if alone else 0):
+                        for statement in step.statements:
+                            conn.execute(statement)
                 except BaseException as e:
                     if _built_meanwhile(conn, schema, step, e):
                         board.finish(step)
@@ -183,6 +190,27 @@ def run_steps(
             "and run `pgbulk finalize` to build what is missing"
         ) from None
     return timings
+
+
+@contextlib.contextmanager
+def _parallel_maintenance(conn: psycopg.Connection, workers: int) -> Iterator[None]:
+    """Let the server build an index with ``workers`` parallel workers, then restore."""
+    if workers <= 0:
+        yield
+        return
+    before = conn.execute("SHOW max_parallel_maintenance_workers").fetchone()
+    conn.execute(
+        "SELECT set_config('max_parallel_maintenance_workers', %s, false)", (str(workers),)
+    )
+    try:
+        yield
+    finally:
+        if before is not None and not conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(
+                    "SELECT set_config('max_parallel_maintenance_workers', %s, false)",
+                    (str(before[0]),),
+                )
 
 
 def _built_meanwhile(

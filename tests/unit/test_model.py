@@ -221,3 +221,21 @@ def test_a_domain_too_small_for_the_rows_is_named(generator: object, hint: str) 
     rows = Rows(Dataset("d", (table,), "t", 10), 5)
     with pytest.raises(ParameterError, match=f"t.v=.*too few for these rows; {hint}"):
         rows.chunk(0).copy_buffer("t")
+
+
+def test_a_step_that_outweighs_all_the_rest_is_taken_to_run_alone() -> None:
+    from psycopg import sql
+
+    from pgbulk.constraints import _Board
+
+    def step(name: str, cost: float, table: str) -> ddl.Step:
+        return ddl.Step(name, (sql.SQL("SELECT 1"),), (table,), cost=cost)
+
+    board = _Board([step("big", 10, "a"), step("small", 3, "b"), step("tiny", 2, "c")], set())
+    big, small = board.take(), board.take()
+    assert big is not None and big[0].name == "big" and big[1]  # 10 > 3 + 2
+    assert small is not None and small[0].name == "small" and not small[1]  # big is running
+    board.finish(big[0])
+    board = _Board([step("big", 10, "a"), step("other", 6, "b"), step("third", 5, "c")], set())
+    taken = board.take()
+    assert taken is not None and taken[0].name == "big" and not taken[1]  # 10 < 6 + 5
