@@ -46,7 +46,8 @@ from psycopg import sql
 
 import pgbulk
 from benchmarks.ingest_compare import TPCH, create_tables, tpchgen, write_ceiling_files
-from benchmarks.target import BenchServer, machine, open_server
+from benchmarks.target import BenchServer, machine, open_server, server_cpu
+from pgbulk.allocator import keep_freed_memory
 from pgbulk.ingestion import mapping
 from pgbulk.ingestion.source import open_source, read_unit
 from pgbulk.ingestion.worker import encode_batch
@@ -62,28 +63,6 @@ class Measure:
 
     def per_row_us(self, cpu: float) -> float:
         return cpu / self.rows * 1e6
-
-
-def _process_cpu(p: psutil.Process) -> float:
-    t = p.cpu_times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def server_cpu(postmaster_pid: int) -> float:
-    """The server's CPU seconds so far: the postmaster, its live children, and the reaped ones.
-
-    A backend that exits is reaped by the postmaster, and its whole time moves into the
-    postmaster's children time: a difference of two readings counts it once.
-    """
-    root = psutil.Process(postmaster_pid)
-    total = _process_cpu(root)
-    for child in root.children(recursive=True):
-        try:
-            t = child.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:  # ended between the listing and the reading
-            pass
-    return total
 
 
 def client_cpu() -> float:
@@ -106,6 +85,7 @@ def measured(m: Measure, postmaster_pid: int | None) -> Iterator[Measure]:
 
 
 def client_pass(parquet: Path, tables: tuple[str, ...], encode: bool) -> None:
+    keep_freed_memory()  # as pgbulk's workers do: each batch reuses the last one's pages
     for t in tables:
         src = open_source(parquet / f"{t}.parquet")
         cols = tuple(src.schema.names)

@@ -8,7 +8,13 @@
 ``pgbench``: ``pgbulk load --spec pgbench --scale S`` (a process of its own, 2 workers)
 against ``pgbench -i -s S`` with client-side generation (``-I dtgvp``, its default) and
 server-side generation (``-I dtGvp``), each in a fresh database of the same server.
-pgbench's ``v`` step is VACUUM (plus ANALYZE); pgbulk's last step is ANALYZE alone.
+pgbench's ``v`` step is VACUUM (plus ANALYZE); pgbulk's last step is ANALYZE alone. On a
+server on this machine, a fourth line is the floor of any generator: the same rows as
+binary files (written beforehand, not timed) that the server COPYs itself over 2
+sessions, then pgbulk's keys and ANALYZE; each line also gives the server's CPU seconds.
+With ``c`` cores no load can take less than its server CPU / ``c``: when the floor's
+server CPU exceeds ``c`` x half of pgbench's time, loading twice as fast as pgbench is
+out of reach of any client.
 
 ``shop``: rows per second of one core making the shop spec's six tables as COPY bytes
 (pgbulk), against Faker and mimesis making the same tables row by row in Python and
@@ -36,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.target import DEFAULT_DATA_DIR, machine, open_server
+from benchmarks.target import DEFAULT_DATA_DIR, machine, open_server, server_cpu
 from pgbulk.chunks import Rows
 from pgbulk.spec import load_spec
 
@@ -118,10 +124,19 @@ def bench_pgbench(args: argparse.Namespace) -> dict[str, Any]:
             for name, run in runs:
                 server.checkpoint()
                 with server.fresh_database("pgbulk_bench_spec") as dsn:
+                    pid = server.postmaster_pid()
+                    cpu_before = server_cpu(pid) if pid else None
                     result = run(dsn)
+                    if pid and cpu_before is not None:
+                        result["server_cpu_seconds"] = server_cpu(pid) - cpu_before
                 out["methods"][name] = result
                 total = result.get("seconds", {}).get("total", result.get("total"))
-                print(f"{name}: {total:.2f} s (wall {result['wall_seconds']:.2f} s)", flush=True)
+                cpu = result.get("server_cpu_seconds")
+                shown = f", server CPU {cpu:.2f} s" if cpu is not None else ""
+                print(
+                    f"{name}: {total:.2f} s (wall {result['wall_seconds']:.2f} s{shown})",
+                    flush=True,
+                )
         finally:
             if floor is not None:
                 floor.remove()

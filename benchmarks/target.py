@@ -245,3 +245,25 @@ def _steal() -> float:
 def busy(load_average_before: float, other_cores: Sequence[float | None]) -> bool:
     during = [c for c in other_cores if c is not None]
     return load_average_before > BUSY_LOAD_AVERAGE or max(during, default=0.0) > BUSY_OTHER_CORES
+
+
+def _process_cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def server_cpu(postmaster_pid: int) -> float:
+    """The server's CPU seconds so far: the postmaster, its live children, and the reaped ones.
+
+    A backend that exits is reaped by the postmaster, and its whole time moves into the
+    postmaster's children time: a difference of two readings counts it once.
+    """
+    root = psutil.Process(postmaster_pid)
+    total = _process_cpu(root)
+    for child in root.children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # ended between the listing and the reading
+            pass
+    return total
