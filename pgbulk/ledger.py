@@ -6,6 +6,12 @@ scale, unit size), the pgbulk version and the state (``loading`` -> ``finalizing
 inserted in the same transaction as the unit's rows: a unit is either wholly loaded and
 recorded, or neither, and the primary key makes loading it twice impossible. Resuming,
 sharding and verification all read these two tables.
+
+A fresh load writes each table whole in one transaction instead (``COPY ... FREEZE``,
+:mod:`pgbulk.load.frozen`): ``pgbulk.frozen_tables`` gets the table's row in that
+transaction, and once every table is in, the units' rows are recorded together. A resume
+after an interrupted fresh load loads the units unit by unit again, leaving out the
+tables already recorded whole.
 """
 
 from __future__ import annotations
@@ -44,6 +50,14 @@ CREATE TABLE IF NOT EXISTS pgbulk.chunks (
     bytes          bigint NOT NULL,
     loaded_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (target_schema, chunk)
+);
+CREATE TABLE IF NOT EXISTS pgbulk.frozen_tables (
+    target_schema  text NOT NULL REFERENCES pgbulk.datasets ON DELETE CASCADE,
+    table_name     text NOT NULL,
+    rows           bigint NOT NULL,
+    bytes          bigint NOT NULL,
+    loaded_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (target_schema, table_name)
 );
 """
 
@@ -186,6 +200,21 @@ def chunk_loaded(conn: psycopg.Connection, target_schema: str, chunk: int) -> bo
     ).fetchone()
     return row is not None
 
+
+def frozen_tables(conn: psycopg.Connection, target_schema: str) -> set[str]:
+    """The tables a fresh load wrote whole (and committed) in ``target_schema``."""
+    if not exists(conn):
+        return set()
+    rows = conn.execute(
+        "SELECT table_name FROM pgbulk.frozen_tables WHERE target_schema = %s", (target_schema,)
+    )
+    return {r[0] for r in rows}
+
+
+RECORD_TABLE = sql.SQL(
+    "INSERT INTO pgbulk.frozen_tables (target_schema, table_name, rows, bytes)"
+    " VALUES (%s, %s, %s, %s)"
+)
 
 RECORD_CHUNK = sql.SQL(
     "INSERT INTO pgbulk.chunks (target_schema, chunk, rows, bytes) VALUES (%s, %s, %s::jsonb, %s)"

@@ -42,6 +42,14 @@ def _load_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 help="Connections building constraints after the load [default: min(max(workers, 2), 3)].",
             ),
             click.option(
+                "--freeze/--no-freeze",
+                default=True,
+                show_default=True,
+                help="A fresh load writes each table whole in one transaction, as frozen rows "
+                "(COPY FREEZE: no hint-bit pass after the load, no WAL on wal_level=minimal); "
+                "--no-freeze commits unit by unit.",
+            ),
+            click.option(
                 "--maintenance-work-mem",
                 help="maintenance_work_mem of the sessions that build indexes "
                 "[default: 2GB on the embedded server, else 1GB].",
@@ -99,6 +107,7 @@ def load_command(
     workers: int,
     constraint_jobs: int | None,
     maintenance_work_mem: str | None,
+    freeze: bool,
     shard: str | None,
     quiet: bool,
     as_json: bool,
@@ -128,6 +137,7 @@ def load_command(
         shard=the_shard,
         constraint_jobs=constraint_jobs,
         maintenance_work_mem=maintenance_work_mem,
+        freeze=freeze,
         progress=progress,
         data_dir=data_dir,
         pg_bin=pg_bin,
@@ -150,6 +160,7 @@ def resume_command(
     workers: int,
     constraint_jobs: int | None,
     maintenance_work_mem: str | None,
+    freeze: bool,
     shard: str | None,
     quiet: bool,
     as_json: bool,
@@ -176,6 +187,7 @@ def resume_command(
         shard=the_shard,
         constraint_jobs=constraint_jobs,
         maintenance_work_mem=maintenance_work_mem,
+        freeze=freeze,
         progress=for_terminal(quiet or as_json),
         data_dir=data_dir,
         pg_bin=pg_bin,

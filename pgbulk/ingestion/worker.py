@@ -16,10 +16,8 @@ syntax) is mapped back from the COPY's line number to the same place.
 from __future__ import annotations
 
 import contextlib
-import queue
 import re
 import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +30,7 @@ from pgbulk.dsn import worker_connection
 from pgbulk.errors import LoadFailed, PgbulkError, ValueRejected
 from pgbulk.ingestion import ledger
 from pgbulk.ingestion.source import BATCH_ROWS, Unit, read_unit
+from pgbulk.prefetch import Stopped, prefetched
 from pgbulk.types import PgType
 
 LOAD_SETTINGS = {"synchronous_commit": "off"}
@@ -145,10 +144,6 @@ def run(worker_id: int, config: WorkerConfig, tasks: Any, events: Any, stop: Any
         events.put(WorkerFailed(worker_id, f"{type(e).__name__}: {e}", rejected=False))
 
 
-class _Stopped(Exception):
-    """The supervisor asked to stop: roll the unit back."""
-
-
 class _Worker:
     def __init__(self, worker_id: int, config: WorkerConfig, events: Any, stop: Any) -> None:
         self.worker_id = worker_id
@@ -192,7 +187,7 @@ class _Worker:
                 rows, nbytes = self._load(self.conn, unit)
                 self.events.put(UnitLoaded(self.worker_id, unit.key, rows, nbytes))
                 return
-            except _Stopped:
+            except Stopped:
                 return
             except psycopg.errors.UniqueViolation as e:
                 if e.diag.constraint_name != "ingest_units_pkey":
@@ -243,9 +238,9 @@ class _Worker:
         c = self.config
         rows = nbytes = 0
         with conn.transaction(), conn.cursor() as cur:
-            for item in _prefetched(self._encoded(unit), self.stop):
+            for item in prefetched(self._encoded(unit), self.stop, name="pgbulk-ingest-producer"):
                 if self.stop.is_set():
-                    raise _Stopped  # rolls the unit back
+                    raise Stopped  # rolls the unit back
                 try:
                     with cur.copy(self.copy_sql) as copy:
                         copy.write(item.stream)
@@ -259,48 +254,3 @@ class _Worker:
                 ledger.RECORD_UNIT, (c.schema, c.table, c.source_id, unit.key, rows, nbytes)
             )
         return rows, nbytes
-
-
-_END = object()
-
-
-def _prefetched(items: Iterator[Encoded], stop: Any) -> Iterator[Encoded]:
-    """``items`` made one ahead by a thread (Arrow and numpy release the GIL while encoding)."""
-    hand: queue.Queue[Any] = queue.Queue(maxsize=1)
-    done = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not done.is_set():
-                    try:
-                        hand.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if done.is_set():
-                    return
-            hand.put(_END)
-        except BaseException as e:
-            hand.put(e)
-
-    thread = threading.Thread(target=produce, name="pgbulk-ingest-producer", daemon=True)
-    thread.start()
-    try:
-        while True:
-            try:
-                item = hand.get(timeout=0.5)
-            except queue.Empty:
-                if stop.is_set():
-                    raise _Stopped from None
-                continue
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        done.set()
-        with contextlib.suppress(queue.Empty):
-            hand.get_nowait()  # let a producer blocked on put see ``done``
-        thread.join(timeout=5)

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
+import psycopg
+
 from pgbulk import dsn as dsns
 from pgbulk import ledger
 from pgbulk.chunks import Rows
@@ -23,6 +25,7 @@ from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.errors import ParameterError
 from pgbulk.estimate import estimate
 from pgbulk.load.finalize import finalize
+from pgbulk.load.frozen import table_order
 from pgbulk.load.prepare import prepare
 from pgbulk.load.report import LoadReport
 from pgbulk.load.supervise import Job, run_workers
@@ -65,12 +68,17 @@ def load(
     progress: Progress | None = None,
     data_dir: str | Path = DEFAULT_DATA_DIR,
     pg_bin: str | Path | None = None,
+    freeze: bool = True,
 ) -> LoadReport:
     """Load ``dataset`` at ``scale`` (default: contacts, ``users`` users) into ``schema_name``.
 
     ``dsn=None`` (and no PGBULK_DSN / DATABASE_URL / PG* variables) uses the embedded
     server in ``data_dir``. With ``shard=Shard(i, n)`` only units ``c % n == i`` are
     loaded, and constraints are built by the shard that completes the ledger.
+
+    A fresh load (nothing recorded yet, no shard) writes each table whole in one
+    transaction, as frozen rows (:mod:`pgbulk.load.frozen`); ``freeze=False`` loads it
+    unit by unit instead, each unit committed on its own.
     """
     started = time.perf_counter()
     dataset, scale = choose(dataset, scale, users, spec)
@@ -91,6 +99,11 @@ def load(
         version = str(dsns.scalar(conn, "SHOW server_version"))
         record = prepare(conn, schema_name, dataset, rows.seed, scale, chunks, if_exists, shard)
         done = ledger.loaded_chunks(conn, schema_name)
+        whole = ledger.frozen_tables(conn, schema_name)
+        fresh = freeze and shard is None and not done and not whole
+        if fresh and not _may_truncate(conn, schema_name, dataset):
+            fresh = False
+            log.info("no TRUNCATE privilege on every table: loading unit by unit")
         conn.commit()
     progress.message(
         f"estimated {expected.rows:,.0f} rows, {expected.bytes / 2**30:.2f} GiB on disk "
@@ -127,7 +140,14 @@ def load(
             todo=[c for c in wanted if c not in done],
             workers=workers,
             rows_per_unit=expected.rows / max(chunks, 1),
+            write_tables=tuple(table_order(expected, dataset.table_names)) if fresh else (),
+            skip_tables=tuple(sorted(whole)),
         )
+        if fresh:
+            report.notes.append(
+                "fresh load: each table written whole in one transaction, as frozen rows "
+                "(COPY FREEZE)"
+            )
         run_workers(job, progress, report)
         lost = _lost_chunks(target.dsn, schema_name, job.todo)
         if lost:
@@ -142,7 +162,12 @@ def load(
             report.chunks_loaded -= len(lost)
             report.notes.append(f"{len(lost)} chunks lost in a server crash were loaded again")
             first_pass = report.seconds["load"]
-            run_workers(dataclasses.replace(job, todo=lost), progress, report)
+            with dsns.connect(target.dsn, autocommit=True) as conn:
+                whole = ledger.frozen_tables(conn, schema_name)
+            again = dataclasses.replace(
+                job, todo=lost, write_tables=(), skip_tables=tuple(sorted(whole))
+            )
+            run_workers(again, progress, report)
             report.seconds["load"] += first_pass
         if shard is None or _ledger_complete(target.dsn, schema_name):
             finalize(
@@ -178,6 +203,17 @@ def load(
     report.seconds["total"] = time.perf_counter() - started
     progress.close()
     return report
+
+
+def _may_truncate(conn: psycopg.Connection, schema_name: str, dataset: Dataset) -> bool:
+    """Whether this role may TRUNCATE every table (FREEZE needs it; prepare made them or
+    found them empty, but another role may own them)."""
+    row = conn.execute(
+        "SELECT bool_and(has_table_privilege(format('%%I.%%I', %s::text, t), 'TRUNCATE'))"
+        " FROM unnest(%s::text[]) AS t",
+        (schema_name, list(dataset.table_names)),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _lost_chunks(dsn: str, schema_name: str, loaded: list[int]) -> list[int]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Loaded:
-    """A unit committed, with its ledger row."""
+    """A unit committed, with its ledger row; ``rows``: those it sent, per table."""
 
     worker: int
     chunk: int
@@ -50,4 +50,37 @@ class Done:
     worker: int
 
 
-Message = Loaded | Skipped | Retry | Failed | Done
+@dataclass(frozen=True)
+class TableCopied:
+    """A fresh load's writer sent one unit's rows of its table (committed with the table)."""
+
+    worker: int
+    table: str
+    chunk: int
+    rows: int
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class TableCommitted:
+    """A fresh load's writer committed its whole table, with its ledger row."""
+
+    worker: int
+    table: str
+    rows: int
+    nbytes: int
+    already: bool = False  # committed before the connection dropped, found in the ledger
+
+
+@dataclass(frozen=True)
+class TableRetry:
+    """A writer's connection failed: its table's transaction rolled back, and starts again."""
+
+    worker: int
+    table: str
+    attempt: int
+    reason: str
+    delay: float
+
+
+Message = Loaded | Skipped | Retry | Failed | Done | TableCopied | TableCommitted | TableRetry

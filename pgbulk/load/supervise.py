@@ -21,9 +21,20 @@ from typing import Any
 
 import psutil
 
+from pgbulk import dsn as dsns
+from pgbulk import ledger
 from pgbulk.errors import LoadFailed, LoadInterrupted
 from pgbulk.load import worker
-from pgbulk.load.messages import Done, Failed, Loaded, Retry, Skipped
+from pgbulk.load.messages import (
+    Done,
+    Failed,
+    Loaded,
+    Retry,
+    Skipped,
+    TableCommitted,
+    TableCopied,
+    TableRetry,
+)
 from pgbulk.load.report import LoadReport
 from pgbulk.load.signals import sigint_blocked, stop_on_signals
 from pgbulk.model import Dataset
@@ -45,6 +56,15 @@ class Job:
     todo: list[int]
     workers: int
     rows_per_unit: float  # expected, for the progress line's ETA
+    #: a fresh load: the workers take these tables (largest first) and write each whole,
+    #: frozen (pgbulk.load.frozen); empty: they take units
+    write_tables: tuple[str, ...] = ()
+    #: tables an interrupted fresh load committed whole: units leave them out
+    skip_tables: tuple[str, ...] = ()
+
+    @property
+    def freeze(self) -> bool:
+        return bool(self.write_tables)
 
 
 def process_context() -> ForkContext | SpawnContext:
@@ -73,10 +93,48 @@ def memory_of(pids: list[int | None]) -> int:
     return total
 
 
+class _TableTally:
+    """What a fresh load's writers sent: per unit, each table's rows and bytes."""
+
+    def __init__(self) -> None:
+        self.units: dict[int, dict[str, tuple[int, int]]] = {}
+        self.sent: dict[str, tuple[int, int]] = {}
+        self.committed: set[str] = set()
+
+    def copied(self, event: TableCopied) -> None:
+        self.units.setdefault(event.chunk, {})[event.table] = (event.rows, event.nbytes)
+        rows, nbytes = self.sent.get(event.table, (0, 0))
+        self.sent[event.table] = (rows + event.rows, nbytes + event.nbytes)
+
+    def restart(self, table: str) -> tuple[int, int]:
+        """The table's transaction rolled back: what it had sent, to take off the report."""
+        return self.sent.pop(table, (0, 0))
+
+    def record_units(self, job: Job, report: LoadReport) -> None:
+        """Every table is in: record the units, all in one transaction, waiting for its flush
+        (the tables' commits came before it in the WAL, so they are durable with it)."""
+        rows = [
+            ledger.chunk_params(
+                job.schema,
+                unit,
+                {t: r for t, (r, _) in self.units.get(unit, {}).items()},
+                sum(b for _, b in self.units.get(unit, {}).values()),
+            )
+            for unit in job.todo
+        ]
+        with dsns.connect(job.dsn) as conn:
+            conn.execute("SET synchronous_commit = on")
+            with conn.cursor() as cur:
+                cur.executemany(ledger.RECORD_CHUNK, rows)
+            conn.commit()
+        report.chunks_loaded += len(job.todo)
+
+
 def run_workers(job: Job, progress: Progress, report: LoadReport) -> None:
     """Load ``job.todo`` with worker processes; raise LoadFailed or LoadInterrupted on a stop."""
     started = time.perf_counter()
-    nproc = max(1, min(job.workers, len(job.todo)))
+    tasks_todo: list[int | str] = list(job.write_tables) if job.freeze else list(job.todo)
+    nproc = max(1, min(job.workers, len(tasks_todo)))
     progress.phase("load", total_rows=round(len(job.todo) * job.rows_per_unit))
     if not job.todo:
         report.seconds["load"] = 0.0
@@ -85,13 +143,15 @@ def run_workers(job: Job, progress: Progress, report: LoadReport) -> None:
     tasks: Any = ctx.Queue()
     events: Any = ctx.Queue()
     stop = ctx.Event()
-    traffic = ctx.Array("i", len(job.tables)) if nproc > 1 else None
+    traffic = ctx.Array("i", len(job.tables)) if nproc > 1 and not job.freeze else None
     config = worker.WorkerConfig(
         dsn=job.dsn,
         target_schema=job.schema,
         dataset=job.dataset,
         seed=job.seed,
         scale=job.scale,
+        freeze=job.freeze,
+        skip_tables=job.skip_tables,
     )
     procs = [
         ctx.Process(
@@ -108,14 +168,15 @@ def run_workers(job: Job, progress: Progress, report: LoadReport) -> None:
     peak = 0
     last_sample = 0.0
     remaining = len(job.todo)
+    tables = _TableTally()
     with stop_on_signals(signals):
         with sigint_blocked():
             for p in procs:
                 p.start()
         pids = [p.pid for p in procs]
         # Only now: the first put starts the queue's feeder thread, and fork wants one thread.
-        for c in job.todo:
-            tasks.put(c)
+        for task in tasks_todo:
+            tasks.put(task)
         for _ in range(nproc):
             tasks.put(None)
         while len(finished) < nproc and error is None and not signals:
@@ -148,6 +209,27 @@ def run_workers(job: Job, progress: Progress, report: LoadReport) -> None:
                     event.attempt,
                     event.delay,
                 )
+            elif isinstance(event, TableCopied):
+                tables.copied(event)
+                report.rows_loaded += event.rows
+                report.bytes_sent += event.nbytes
+                progress.advance(event.rows)
+            elif isinstance(event, TableRetry):
+                report.retries += 1
+                rows, nbytes = tables.restart(event.table)
+                report.rows_loaded -= rows
+                report.bytes_sent -= nbytes
+                log.warning(
+                    "writer %d: table %s failed (%s); its transaction rolled back, "
+                    "retry %d in %.1f s",
+                    event.worker,
+                    event.table,
+                    event.reason,
+                    event.attempt,
+                    event.delay,
+                )
+            elif isinstance(event, TableCommitted):
+                tables.committed.add(event.table)
             elif isinstance(event, Failed):
                 error = f"worker {event.worker}: {event.message}"
             elif isinstance(event, Done):
@@ -166,9 +248,18 @@ def run_workers(job: Job, progress: Progress, report: LoadReport) -> None:
             if p.is_alive():
                 p.kill()
                 p.join()
+    if job.freeze and error is None and not signals:
+        missing = set(job.write_tables) - tables.committed
+        if missing:
+            error = f"tables {', '.join(sorted(missing))} were not written"
+        else:
+            tables.record_units(job, report)
+            remaining = 0
     peak = max(peak, memory_of([]))
     report.peak_memory_bytes = max(report.peak_memory_bytes, peak)
     report.seconds["load"] = time.perf_counter() - started
+    if job.freeze and tables.committed and (error is not None or signals):
+        report.notes.append(f"tables written whole and kept: {', '.join(sorted(tables.committed))}")
     resume = (
         f"{report.chunks_loaded + report.chunks_already_loaded} chunks are committed and kept; "
         f"resume with the same options and --if-exists resume"

@@ -59,6 +59,10 @@ class WorkerConfig:
     max_retries: int = 6
     backoff_seconds: float = 0.5
     settings: dict[str, str] = field(default_factory=lambda: dict(LOAD_SETTINGS))
+    #: tasks are tables, each written whole and frozen (a fresh load: pgbulk.load.frozen)
+    freeze: bool = False
+    #: tables an interrupted fresh load committed whole: units leave them out
+    skip_tables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,11 +75,20 @@ class EncodedChunk:
     def nbytes(self) -> int:
         return sum(len(b) for b in self.buffers.values())
 
+    @property
+    def sent_rows(self) -> dict[str, int]:
+        """Rows of the tables this unit sends (those loaded whole already are not)."""
+        return {t: n for t, n in self.rows.items() if t in self.buffers}
 
-def encode_chunk(rows: Rows, index: int) -> EncodedChunk:
-    """Unit ``index``'s rows of each of its tables, as binary COPY streams."""
+
+def encode_chunk(rows: Rows, index: int, skip: tuple[str, ...] = ()) -> EncodedChunk:
+    """Unit ``index``'s rows of each of its tables, as binary COPY streams.
+
+    Tables in ``skip`` are counted (the ledger row says how many rows the unit has of
+    each table) but not encoded: they are already loaded whole.
+    """
     chunk = rows.chunk(index)
-    buffers = {t.name: chunk.copy_buffer(t.name) for t in chunk.tables}
+    buffers = {t.name: chunk.copy_buffer(t.name) for t in chunk.tables if t.name not in skip}
     return EncodedChunk(index, {t.name: chunk.rows(t.name) for t in chunk.tables}, buffers)
 
 
@@ -108,7 +121,7 @@ def _as_batch_thread() -> None:
 def run(
     worker_id: int,
     config: WorkerConfig,
-    tasks: Queue[int | None],
+    tasks: Queue[Any],
     events: Queue[Message],
     stop: Event,
     traffic: Any = None,
@@ -124,7 +137,12 @@ def run(
     # A forked worker inherits the parent's handler, which only records the signal.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        _Loader(worker_id, config, events, stop, traffic).run(tasks)
+        if config.freeze:
+            from pgbulk.load.frozen import TableWriter
+
+            TableWriter(worker_id, config, events, stop).run(tasks)
+        else:
+            _Loader(worker_id, config, events, stop, traffic).run(tasks)
         events.put(Done(worker_id))
     except PgbulkError as e:
         events.put(Failed(worker_id, str(e)))
@@ -211,7 +229,7 @@ class _Loader:
                 index = tasks.get()
                 if index is None:
                     break
-                ready.put(encode_chunk(self.rows, index))
+                ready.put(encode_chunk(self.rows, index, self.config.skip_tables))
             ready.put(None)
         except BaseException as e:
             ready.put(e)
@@ -237,7 +255,7 @@ class _Loader:
                 self._load(self.conn, chunk)
                 seconds = time.perf_counter() - started
                 self.events.put(
-                    Loaded(self.worker_id, chunk.index, chunk.rows, chunk.nbytes, seconds)
+                    Loaded(self.worker_id, chunk.index, chunk.sent_rows, chunk.nbytes, seconds)
                 )
                 return
             except psycopg.errors.UniqueViolation as e:

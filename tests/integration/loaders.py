@@ -134,10 +134,16 @@ def run(args: list[str], workdir: Path, timeout: float = 120.0) -> Loader:
     return loader
 
 
-def load_args(dsn: str, *, seed: int, users: int = USERS, spec: ContactsSpec = SPEC) -> list[str]:
+def load_args(
+    dsn: str, *, seed: int, users: int = USERS, spec: ContactsSpec = SPEC, freeze: bool = False
+) -> list[str]:
+    """``pgbulk load`` arguments. Unit by unit (``--no-freeze``) unless ``freeze``: the
+    faults these tests inject land between units; fresh frozen loads have their own
+    (tests/integration/test_frozen.py)."""
     return [
         "load", "--dsn", dsn, "--users", str(users), "--seed", str(seed),
         "--chunk-users", str(spec.chunk_users), "--workers", "2", "--json",
+        "--freeze" if freeze else "--no-freeze",
     ]  # fmt: skip
 
 
