@@ -237,12 +237,22 @@ def _ratio_checks(lines: list[Line]) -> list[Check]:
             ">= 4",
         )
     ceiling = _find(lines, "copy-file-2")
-    if ours and ceiling:
-        check(
-            "pgbulk-2 total s / copy-file-2 total s (file COPY + the same constraints and ANALYZE)",
-            ours.seconds["total"] / ceiling.seconds["total"],
-            "<= 1.15",
-        )
+    # v7 loads make other rows; their ratio is to the same (v4) ceiling, which is how
+    # the 10M targets are set (docs/benchmarks.md).
+    for name, target in (
+        (BASELINE, "<= 1.15"),
+        ("pgbulk-2-units", "<= 1.15"),
+        ("pgbulk-2-v7", "<= 1.15"),
+        ("pgbulk-2-v7-units", "<= 1.15"),
+    ):
+        line = _find(lines, name)
+        if line and ceiling:
+            check(
+                f"{name} total s / copy-file-2 total s "
+                "(file COPY + the same constraints and ANALYZE)",
+                line.seconds["total"] / ceiling.seconds["total"],
+                target,
+            )
     return found
 
 

@@ -284,19 +284,33 @@ def _in_parallel(
 # ---------------------------------------------------------------------- pgbulk
 
 
-def run_pgbulk(ctx: Context, dsn: str, users: int, *, workers: int) -> Outcome:
-    """``pgbulk load --json`` in its own process, as a user runs it (its memory is its own)."""
+def run_pgbulk(
+    ctx: Context,
+    dsn: str,
+    users: int,
+    *,
+    workers: int,
+    freeze: bool = True,
+    uuid_version: int | None = None,
+    name: str | None = None,
+) -> Outcome:
+    """``pgbulk load --json`` in its own process, as a user runs it (its memory is its own).
+
+    ``freeze=False``: unit by unit (``--no-freeze``); ``uuid_version``: another UUID
+    version than the comparison's (its rows differ, and so does the work after the load).
+    """
     spec = ctx.spec
     options = {
         "--users": users,
         "--seed": ctx.seed,
         "--workers": workers,
         "--chunk-users": spec.chunk_users,
-        "--uuid": f"v{spec.uuid_version}",
+        "--uuid": f"v{uuid_version or spec.uuid_version}",
         "--zipf-a": repr(spec.zipf_a),
         "--max-per-user": spec.max_per_user,
     }
     cmd = [sys.executable, "-m", "pgbulk.cli", "load", "--json"]
+    cmd.append("--freeze" if freeze else "--no-freeze")
     for flag, value in options.items():
         cmd += [flag, str(value)]
     # The DSN goes in the environment, never in argv: it may hold a password.
@@ -315,7 +329,7 @@ def run_pgbulk(ctx: Context, dsn: str, users: int, *, workers: int) -> Outcome:
         *report["notes"],
     ]
     return Outcome(
-        f"pgbulk-{workers}",
+        name or f"pgbulk-{workers}",
         users,
         report["rows"],
         seconds,
@@ -627,6 +641,21 @@ METHODS = {
     for m in (
         Method("pgbulk-2", "pgbulk, 2 workers (default)", partial(run_pgbulk, workers=2)),
         Method("pgbulk-1", "pgbulk, 1 worker", partial(run_pgbulk, workers=1)),
+        Method(
+            "pgbulk-2-units",
+            "pgbulk, 2 workers, unit by unit (--no-freeze)",
+            partial(run_pgbulk, workers=2, freeze=False, name="pgbulk-2-units"),
+        ),
+        Method(
+            "pgbulk-2-v7",
+            "pgbulk, 2 workers, --uuid v7 (other rows: against the v4 ceiling)",
+            partial(run_pgbulk, workers=2, uuid_version=7, name="pgbulk-2-v7"),
+        ),
+        Method(
+            "pgbulk-2-v7-units",
+            "pgbulk, 2 workers, --uuid v7, unit by unit (--no-freeze)",
+            partial(run_pgbulk, workers=2, freeze=False, uuid_version=7, name="pgbulk-2-v7-units"),
+        ),
         Method(
             "copy-file-1",
             "server COPY FROM binary files, 1 session (ceiling)",

@@ -12,8 +12,10 @@ names its table, how many rows are bad and a few of them.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +62,8 @@ class VerifyReport:
     checks: list[Check] = field(default_factory=list)
     fingerprints: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: seconds of each piece of server work (a table's checks, a unique key, a fingerprint)
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -78,6 +82,7 @@ class VerifyReport:
             "checks": [c.to_dict() for c in self.checks],
             "fingerprints": self.fingerprints,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "step_seconds": {k: round(v, 3) for k, v in self.step_seconds.items()},
         }
 
     def summary(self) -> str:
@@ -142,7 +147,7 @@ def verify(
         rows = Rows(dataset or record.dataset(), record.scale, seed=record.seed)
         with ThreadPoolExecutor(1) as pool:
             expected = pool.submit(_generate, rows, report.seconds)
-            _run_checks(conn, schema_name, record, rows, expected, report)
+            _run_checks(conn, target, schema_name, record, rows, expected, report)
         conn.rollback()
     report.seconds["total"] = time.perf_counter() - started
     return report
@@ -160,20 +165,32 @@ def _expected_rows(dataset: Dataset, table: Table, scale: int) -> int | None:
     return None if isinstance(table.rows, PerParent) else dataset.root_rows(table, scale)
 
 
+#: Connections the server checks are spread over (each a core of the server's).
+VERIFY_JOBS = 2
+
+
+@dataclass(frozen=True)
+class _Task:
+    """Server work of one verification, on one connection; ``cost``: rows it reads."""
+
+    name: str
+    cost: float
+    run: Callable[[psycopg.Connection], list[Check]]
+
+
 def _run_checks(
     conn: psycopg.Connection,
+    dsn: str,
     schema_name: str,
     record: ledger.DatasetRecord,
     rows: Rows,
     expected: Future[Fingerprint],
     report: VerifyReport,
+    jobs: int = VERIFY_JOBS,
 ) -> None:
     started = time.perf_counter()
     dataset = rows.dataset
-    conn.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema_name)))
-    conn.execute(
-        "SET LOCAL work_mem = '256MB'"
-    )  # the per-parent grouping hashes one row per parent
+    _session(conn, schema_name)
     chunks, totals = ledger.totals(conn, schema_name)
     checks = report.checks
     checks.append(_ledger_check(record, dataset, chunks, totals))
@@ -184,35 +201,69 @@ def _run_checks(
         if t not in present
     )
     checks.extend(_catalog_checks(conn, schema_name, dataset, present))
-    scans = {}
-    for table in present:
-        want = _expected_rows(dataset, table, record.scale)
-        recorded = totals.get(table.name, 0)
-        scans[table.name] = found = scan(
-            conn, dataset, table, want if want is not None else recorded
-        )
-        checks.extend(scan_checks(conn, dataset, table, found, recorded, want))
-        checks.extend(null_fractions(conn, table))
-        checks.extend(column_laws(conn, table))
-    for table in present:
-        checks.extend(check_unique(conn, schema_name, table.name, k) for k in unique_keys(table))
     names = {t.name for t in present}
+    actual: dict[str, fingerprint.TableFingerprint] = {}
+
+    def table_checks(table: Table) -> Callable[[psycopg.Connection], list[Check]]:
+        def run(c: psycopg.Connection) -> list[Check]:
+            want = _expected_rows(dataset, table, record.scale)
+            recorded = totals.get(table.name, 0)
+            found = scan(c, dataset, table, want if want is not None else recorded)
+            out = scan_checks(c, dataset, table, found, recorded, want)
+            out += null_fractions(c, table) + column_laws(c, table)
+            if isinstance(table.rows, PerParent) and table.rows.parent in names:
+                out += per_parent(c, dataset, table, found.position_sum)
+            return out
+
+        return run
+
+    def table_fingerprint(table: Table) -> Callable[[psycopg.Connection], list[Check]]:
+        def run(c: psycopg.Connection) -> list[Check]:
+            actual[table.name] = fingerprint.database_table(c, schema_name, table.name)
+            return []
+
+        return run
+
+    # Every table is read a few times (its scan and checks, each unique key, each
+    # reference, its fingerprint): those reads are the tasks, spread over ``jobs``
+    # connections that share this transaction's snapshot, largest first.
+    tasks: list[_Task] = []
     for table in present:
-        for fk in table.foreign_keys:
-            if fk.table in names:
-                checks.append(check_references(conn, dataset, table, fk))
-        if isinstance(table.rows, PerParent) and table.rows.parent in names:
-            checks.extend(per_parent(conn, dataset, table, scans[table.name].position_sum))
+        n = float(totals.get(table.name, 0) or 1)
+        tasks.append(_Task(f"checks {table.name}", 3 * n, table_checks(table)))
+        tasks += [
+            _Task(
+                f"unique {table.name}({', '.join(key)})",
+                n,
+                _one(check_unique, schema_name, table.name, key),
+            )
+            for key in unique_keys(table)
+        ]
+        tasks += [
+            _Task(
+                f"references {table.name}({', '.join(fk.columns)})",
+                n + totals.get(fk.table, 0),
+                _one(check_references, dataset, table, fk),
+            )
+            for fk in table.foreign_keys
+            if fk.table in names
+        ]
+        tasks.append(_Task(f"fingerprint {table.name}", 2 * n, table_fingerprint(table)))
+    found, report.step_seconds = _in_parallel(conn, dsn, schema_name, tasks, jobs)
+    fingerprint_tasks = {t.name for t in tasks if t.name.startswith("fingerprint ")}
     report.seconds["server checks"] = time.perf_counter() - started
-    started = time.perf_counter()
-    actual = [fingerprint.database_table(conn, schema_name, t.name) for t in present]
-    report.seconds["server fingerprint"] = time.perf_counter() - started
+    report.seconds["server fingerprint"] = sum(
+        v for k, v in report.step_seconds.items() if k in fingerprint_tasks
+    )
+    for task in tasks:  # in the order of the tasks, whichever connection ran them
+        checks.extend(found[task.name])
     generated = expected.result()
+    database = [actual[t.name] for t in present]
     report.fingerprints = {
-        "database": {t.table: {"rows": t.rows, "checksum": f"{t.checksum:016x}"} for t in actual},
+        "database": {t.table: {"rows": t.rows, "checksum": f"{t.checksum:016x}"} for t in database},
         "dataset": generated.to_dict(),
     }
-    for table_fp in actual:
+    for table_fp in database:
         want_fp = generated[table_fp.table]
         if table_fp == want_fp:
             checks.append(
@@ -226,6 +277,63 @@ def _run_checks(
             )
         else:
             checks.append(_locate_differences(conn, schema_name, record, rows, table_fp, want_fp))
+
+
+def _one(check: Callable[..., Check], *args: Any) -> Callable[[psycopg.Connection], list[Check]]:
+    """A task of one check: ``check(conn, *args)``."""
+    return lambda conn: [check(conn, *args)]
+
+
+def _session(conn: psycopg.Connection, schema_name: str) -> None:
+    conn.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema_name)))
+    # the per-parent grouping hashes one row per parent
+    conn.execute("SET LOCAL work_mem = '256MB'")
+
+
+def _in_parallel(
+    conn: psycopg.Connection, dsn: str, schema_name: str, tasks: list[_Task], jobs: int
+) -> tuple[dict[str, list[Check]], dict[str, float]]:
+    """Run the tasks over ``conn`` and ``jobs - 1`` more connections in its snapshot.
+
+    Each connection takes the next task, costliest first. Returns each task's checks and
+    seconds, by name.
+    """
+    snapshot = str(dsns.scalar(conn, "SELECT pg_export_snapshot()"))
+    queue = sorted(tasks, key=lambda t: -t.cost)
+    lock = threading.Lock()
+    found: dict[str, list[Check]] = {}
+    seconds: dict[str, float] = {}
+
+    def work(c: psycopg.Connection) -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                task = queue.pop(0)
+            started = time.perf_counter()
+            result = task.run(c)
+            with lock:
+                found[task.name] = result
+                seconds[task.name] = time.perf_counter() - started
+
+    others: list[psycopg.Connection] = []
+    try:
+        for _ in range(max(0, min(jobs, len(tasks)) - 1)):
+            other = dsns.connect(dsn, application_name="pgbulk verify")
+            other.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            other.read_only = True
+            # the first statement of its transaction (SET takes no bind parameters)
+            other.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            _session(other, schema_name)
+            others.append(other)
+        with ThreadPoolExecutor(len(others) + 1) as pool:
+            for f in [pool.submit(work, c) for c in (conn, *others)]:
+                f.result()
+    finally:
+        for other in others:
+            other.rollback()
+            other.close()
+    return found, seconds
 
 
 def _exists(conn: psycopg.Connection, schema_name: str, table: str) -> bool:

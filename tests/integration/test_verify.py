@@ -248,3 +248,52 @@ def test_a_disabled_foreign_key_and_an_unfinished_ledger_are_named(loaded: str) 
 def test_verify_without_a_recorded_load_is_a_user_error(db_dsn: str) -> None:
     with pytest.raises(PgbulkError, match="no pgbulk load is recorded for schema public"):
         verify(db_dsn)
+
+
+def test_the_checks_are_the_same_over_one_or_two_connections(
+    loaded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pgbulk.verify
+
+    two = verify(loaded)
+    monkeypatch.setattr(pgbulk.verify, "VERIFY_JOBS", 1)
+    one = verify(loaded)
+    assert [c.to_dict() for c in two.checks] == [c.to_dict() for c in one.checks]
+    assert (
+        set(two.step_seconds)
+        == set(one.step_seconds)
+        >= {
+            "checks users",
+            "unique emails(email)",
+            "references emails(user_id)",
+            "fingerprint phone_numbers",
+        }
+    )
+
+
+def test_the_second_connection_reads_the_same_snapshot(loaded: str) -> None:
+    from pgbulk.verify import _in_parallel, _Task
+
+    seen: list[tuple[int, int]] = []
+
+    def look(conn: psycopg.Connection) -> list[Check]:
+        row = conn.execute("SELECT pg_backend_pid(), (SELECT count(*) FROM later), pg_sleep(0.3)")
+        pid, later, _ = row.fetchone()  # type: ignore[misc]
+        seen.append((pid, later))
+        return []
+
+    with psycopg.connect(loaded, autocommit=True) as other:
+        other.execute("CREATE TABLE later (x int)")
+        try:
+            with psycopg.connect(loaded) as conn:
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.execute("SELECT 1")  # the snapshot is taken
+                other.execute("INSERT INTO later VALUES (1)")  # committed after it
+                found, seconds = _in_parallel(
+                    conn, loaded, "public", [_Task("a", 1, look), _Task("b", 1, look)], jobs=2
+                )
+        finally:
+            other.execute("DROP TABLE later")  # the loaded database is shared by the module
+    assert found == {"a": [], "b": []} and set(seconds) == {"a", "b"}
+    assert len({pid for pid, _ in seen}) == 2  # two backends...
+    assert [later for _, later in seen] == [0, 0]  # ...in the snapshot taken before the row
