@@ -359,7 +359,12 @@ def measure(
 def run(args: argparse.Namespace) -> Comparison:
     names = args.methods
     with open_server(args.dsn, args.data_dir, args.pg_bin) as server:
-        ctx = Context(seed=args.seed, pgbench=server.pgbench(), files_parent=args.files_dir)
+        ctx = Context(
+            seed=args.seed,
+            pgbench=server.pgbench(),
+            files_parent=args.files_dir,
+            postmaster_pid=server.postmaster_pid(),
+        )
         full_rows = dataset_rows(ctx.rows(args.users))
         comparison = Comparison(
             users=args.users,

@@ -37,6 +37,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from benchmarks.ceiling import CeilingFiles, check_readable, copy_from_files, write_files
+from benchmarks.target import CpuTimeline, server_cpu
 from pgbulk import constraints, ddl
 from pgbulk.chunks import Chunk, Rows
 from pgbulk.datasets import contacts
@@ -114,6 +115,7 @@ class Context:
     spec: ContactsSpec = field(default_factory=ContactsSpec)
     pgbench: Path | None = None
     files_parent: Path | None = None
+    postmaster_pid: int | None = None  # the server's, when it runs here: its CPU is read
     _files: CeilingFiles | None = None
 
     @property
@@ -199,7 +201,11 @@ def _finished(
     ctx: Context, method: str, dsn: str, users: int, load_s: float, notes: list[str] | None = None
 ) -> Outcome:
     rows = count_rows(dsn, ctx.dataset.table_names)
+    cpu_before = server_cpu(ctx.postmaster_pid) if ctx.postmaster_pid else None
     constraints_s, analyze_s, steps = finalize(dsn, ctx.dataset, users)
+    if cpu_before is not None and ctx.postmaster_pid:
+        cores = (server_cpu(ctx.postmaster_pid) - cpu_before) / (constraints_s + analyze_s)
+        notes = [*(notes or []), f"cores used: constraints and analyze server {cores:.2f}"]
     seconds = {
         "load": load_s,
         "constraints": constraints_s,
@@ -315,19 +321,38 @@ def run_pgbulk(
         cmd += [flag, str(value)]
     # The DSN goes in the environment, never in argv: it may hold a password.
     env = {**os.environ, "PGBULK_DSN": dsn}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with CpuTimeline(ctx.postmaster_pid, proc.pid) as timeline:
+        stdout, stderr = proc.communicate()
+        ended = time.perf_counter()
+    if proc.returncode != 0:
         raise MethodFailed(
-            done.stderr.strip().splitlines()[-1]
-            if done.stderr.strip()
-            else f"pgbulk load exited with {done.returncode}"
+            stderr.strip().splitlines()[-1]
+            if stderr.strip()
+            else f"pgbulk load exited with {proc.returncode}"
         )
-    report = json.loads(done.stdout)
+    report = json.loads(stdout)
     seconds = {p: float(report["seconds"][p]) for p in PHASES}
     notes = [
         f"prepare {report['seconds'].get('prepare', 0.0):.2f} s is in the total",
         *report["notes"],
     ]
+    # The phases ran one after the other and ended as the process did (its report's
+    # total is the load() call): the cores each kept busy.
+    at = ended - float(report["seconds"]["total"])
+    use = []
+    for phase in ("prepare", "load", "constraints", "analyze"):
+        took = float(report["seconds"].get(phase, 0.0))
+        server, client = timeline.cores(at, at + took)
+        use.append(f"{phase} server {server:.2f} + pgbulk {client:.2f}")
+        at += took
+    notes.append("cores used: " + "; ".join(use))
+    if report.get("step_cpu_seconds"):
+        cpu = report["step_cpu_seconds"]
+        notes.append(
+            "server CPU s per step (its backend): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]))
+        )
     return Outcome(
         name or f"pgbulk-{workers}",
         users,
@@ -353,10 +378,14 @@ def run_copy_files(
         raise MethodSkipped(str(e)) from None
     if not freeze:
         create_tables(dsn, ctx.dataset)
+    cpu_before = server_cpu(ctx.postmaster_pid) if ctx.postmaster_pid else None
     load_s = copy_from_files(dsn, files, sessions=sessions, freeze=freeze)
     notes = [
         f"files written beforehand in {files.seconds:.1f} s ({files.nbytes / 2**20:,.0f} MiB), not counted"
     ]
+    if cpu_before is not None and ctx.postmaster_pid:
+        cores = (server_cpu(ctx.postmaster_pid) - cpu_before) / load_s
+        notes.append(f"cores used: load server {cores:.2f}")
     return _finished(
         ctx, "copy-freeze" if freeze else f"copy-file-{sessions}", dsn, users, load_s, notes
     )

@@ -8,10 +8,12 @@ after, so no method inherits another's tables, dead pages or statistics.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -267,3 +269,60 @@ def server_cpu(postmaster_pid: int) -> float:
         except psutil.Error:  # ended between the listing and the reading
             pass
     return total
+
+
+class CpuTimeline:
+    """The CPU seconds of the server and of a client process tree, sampled in a thread.
+
+    ``cores(t0, t1)`` is what each used between two instants of ``time.perf_counter()``
+    (linear between samples): the share of the machine's cores a phase kept busy, which
+    wall times alone do not show.
+    """
+
+    def __init__(self, server_pid: int | None, client_pid: int, every: float = 0.2) -> None:
+        self.server_pid, self.client_pid, self.every = server_pid, client_pid, every
+        self.samples: list[tuple[float, float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        server = client = 0.0
+        with suppress(psutil.Error):
+            server = server_cpu(self.server_pid) if self.server_pid else 0.0
+        with suppress(psutil.Error):
+            client = server_cpu(self.client_pid)
+        if self.samples and client < self.samples[-1][2]:  # the client exited meanwhile
+            client = self.samples[-1][2]
+        self.samples.append((time.perf_counter(), server, client))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> CpuTimeline:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _at(self, t: float) -> tuple[float, float]:
+        samples = self.samples
+        if not samples:
+            return 0.0, 0.0
+        if t <= samples[0][0]:
+            return samples[0][1], samples[0][2]
+        for (t0, s0, c0), (t1, s1, c1) in itertools.pairwise(samples):
+            if t0 <= t <= t1:
+                f = (t - t0) / (t1 - t0) if t1 > t0 else 1.0
+                return s0 + f * (s1 - s0), c0 + f * (c1 - c0)
+        return samples[-1][1], samples[-1][2]
+
+    def cores(self, t0: float, t1: float) -> tuple[float, float]:
+        """(server, client) cores used on average between ``t0`` and ``t1``."""
+        if t1 <= t0:
+            return 0.0, 0.0
+        (s0, c0), (s1, c1) = self._at(t0), self._at(t1)
+        return (s1 - s0) / (t1 - t0), (c1 - c0) / (t1 - t0)

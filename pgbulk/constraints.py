@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -108,8 +109,13 @@ def run_steps(
     jobs: int = 2,
     settings: Mapping[str, str] | None = None,
     on_step: Callable[[str, float], None] | None = None,
+    cpu: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Run the steps not yet done; return seconds per step run. Raises LoadFailed on the first error."""
+    """Run the steps not yet done; return seconds per step run. Raises LoadFailed on the first error.
+
+    ``cpu``, when given and the server is on this machine (a unix socket), gets the CPU
+    seconds each step's backend spent (its parallel workers, if any, not included).
+    """
     steps = list(steps)
     with connect(dsn, autocommit=True) as conn:
         board = _Board(steps, existing(conn, schema))
@@ -137,9 +143,11 @@ def run_steps(
                 conn.execute("SET client_connection_check_interval = '1s'")
             for key, value in (settings or {}).items():
                 conn.execute("SELECT set_config(%s, %s, false)", (key, value))
+            backend = _local_backend(conn) if cpu is not None else None
             while (taken := board.take()) is not None:
                 step, alone = taken
                 started = time.perf_counter()
+                cpu_started = _cpu_seconds(backend)
                 try:
                     with _parallel_maintenance(conn, jobs - 1 if alone else 0):
                         for statement in step.statements:
@@ -153,6 +161,8 @@ def run_steps(
                 seconds = time.perf_counter() - started
                 with lock:
                     timings[step.name] = seconds
+                    if cpu is not None and backend is not None:
+                        cpu[step.name] = _cpu_seconds(backend) - cpu_started
                 if on_step:
                     on_step(step.name, seconds)
                 board.finish(step)
@@ -190,6 +200,27 @@ def run_steps(
             "and run `pgbulk finalize` to build what is missing"
         ) from None
     return timings
+
+
+def _local_backend(conn: psycopg.Connection) -> psutil.Process | None:
+    """The server process of ``conn``, when it is on this machine (a unix socket)."""
+    if not conn.info.host.startswith("/"):
+        return None  # TCP: the pid would be another machine's
+    try:
+        backend = psutil.Process(conn.info.backend_pid)
+        return backend if backend.name().startswith("postgres") else None
+    except psutil.Error:  # another user's process we may not read, or gone
+        return None
+
+
+def _cpu_seconds(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    try:
+        t = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(t.user + t.system)
 
 
 @contextlib.contextmanager

@@ -80,6 +80,7 @@ def finalize(
             # with them 86.8 s, and one connection with them 106.7 s.
             settings["max_parallel_maintenance_workers"] = "0"
         received: list[int] = []
+        cpu: dict[str, float] = {}  # per step, when the server is on this machine
         sample = Rows(dataset, record.scale, seed=record.seed)
         steps = ddl.post_load(dataset, expected_rows(dataset, record.scale), mean_widths(sample))
         try:
@@ -87,7 +88,7 @@ def finalize(
                 started = time.perf_counter()
                 progress.phase("constraints")
                 timings = constraints.run_steps(
-                    dsn, schema_name, steps, jobs=jobs, settings=settings
+                    dsn, schema_name, steps, jobs=jobs, settings=settings, cpu=cpu
                 )
                 constraints_s = time.perf_counter() - started
                 progress.phase("analyze")
@@ -111,4 +112,5 @@ def finalize(
         report.seconds["constraints"] = constraints_s
         report.seconds["analyze"] = analyze_s
         report.step_seconds.update(timings)
+        report.step_cpu_seconds.update(cpu)
     return report

@@ -30,6 +30,8 @@ class PhaseFigures:
         data["load_rows_per_second"] = round(self.load_rows_per_second)
         data["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
         data["step_seconds"] = {k: round(v, 3) for k, v in self.step_seconds.items()}
+        if "step_cpu_seconds" in data:
+            data["step_cpu_seconds"] = {k: round(v, 3) for k, v in data["step_cpu_seconds"].items()}
         return dict(data)
 
     def to_json(self) -> str:
@@ -78,6 +80,8 @@ class LoadReport(PhaseFigures):
     retries: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds of each constraint step's backend, when the server is on this machine
+    step_cpu_seconds: dict[str, float] = field(default_factory=dict)
     peak_memory_bytes: int = 0
     estimated_rows: int = 0
     estimated_disk_bytes: int = 0

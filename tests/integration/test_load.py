@@ -80,6 +80,15 @@ def test_load_builds_the_seed_schema_with_the_right_rows(db_dsn: str) -> None:
     assert report.rows_loaded == sum(report.rows.values())
     assert report.chunks_loaded == 3 and report.bytes_sent > 0 and report.peak_memory_bytes > 0
     assert set(report.seconds) >= {"prepare", "load", "constraints", "analyze", "total"}
+    # the test servers are on this machine (a unix socket): each step's backend CPU is read
+    assert set(report.step_cpu_seconds) == set(report.step_seconds) - {
+        s for s in report.step_seconds if s.startswith("analyze ")
+    }
+    assert sum(report.step_cpu_seconds.values()) > 0
+    assert all(
+        0 <= cpu <= report.step_seconds[step] + 0.05  # one backend: no more than the wall time
+        for step, cpu in report.step_cpu_seconds.items()
+    )
     with psycopg.connect(db_dsn) as conn:
         columns = conn.execute(
             "SELECT table_name, column_name, data_type, is_nullable, column_default"
