@@ -10,7 +10,7 @@ dependency graph that :mod:`pgbulk.constraints` schedules over several connectio
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -29,7 +29,7 @@ class Step:
     """
 
     name: str
-    statements: tuple[sql.Composed, ...]
+    statements: tuple[sql.SQL | sql.Composed, ...]
     tables: tuple[str, ...]
     after: tuple[str, ...] = ()
     cost: float = 1.0
@@ -126,18 +126,25 @@ Widths = Mapping[str, Mapping[str, float]]  # table -> column -> mean bytes of a
 
 
 def post_load(
-    dataset: Dataset, rows: dict[str, float], widths: Widths | None = None
+    dataset: Dataset,
+    rows: dict[str, float],
+    widths: Widths | None = None,
+    frozen: Iterable[str] = (),
 ) -> tuple[Step, ...]:
     """The statements that finish a load, from the model.
 
     ``rows`` (estimated) and ``widths`` (mean bytes per value, measured on a sample; text
     keys are taken as 32 bytes without them) set each step's cost: its expected seconds
-    on one core, which is how the scheduler orders the ready steps.
+    on one core, which is how the scheduler orders the ready steps. ``frozen``: tables a
+    fresh load wrote frozen, all-visible in the visibility map (their foreign keys are
+    validated from the indexes alone, see :func:`_foreign_key`).
     """
-    return tuple(_steps(dataset, rows, widths or {}))
+    return tuple(_steps(dataset, rows, widths or {}, set(frozen)))
 
 
-def _steps(dataset: Dataset, rows: dict[str, float], widths: Widths) -> Iterator[Step]:
+def _steps(
+    dataset: Dataset, rows: dict[str, float], widths: Widths, frozen: set[str]
+) -> Iterator[Step]:
     for t in dataset.tables:
         n = rows.get(t.name, 0.0)
         ident = sql.Identifier(t.name)
@@ -178,15 +185,28 @@ def _steps(dataset: Dataset, rows: dict[str, float], widths: Widths) -> Iterator
                 cost=_build_cost(t, i.columns, n, widths),
             )
         for f in t.foreign_keys:
-            yield from _foreign_key(dataset, t, f, n, rows.get(f.table, 0.0))
+            by_index = {t.name, f.table} <= frozen
+            yield from _foreign_key(dataset, t, f, n, rows.get(f.table, 0.0), by_index)
 
 
 def _foreign_key(
-    dataset: Dataset, t: Table, f: ForeignKey, child_rows: float, parent_rows: float
+    dataset: Dataset,
+    t: Table,
+    f: ForeignKey,
+    child_rows: float,
+    parent_rows: float,
+    all_visible: bool = False,
 ) -> Iterator[Step]:
     """Added NOT VALID (instant), then validated: VALIDATE takes a lock on the referenced
     table that does not conflict with itself, so two children validate at the same time,
-    where ADD FOREIGN KEY would serialise them on the parent."""
+    where ADD FOREIGN KEY would serialise them on the parent.
+
+    The validation is an anti-join of every child row against the parents. On tables
+    whose pages are all-visible (written frozen) and with an index on the child's
+    columns, a merge anti-join of two index-only scans reads the indexes alone: at 10M
+    contacts (emails against users, no statistics yet) 2.9 s, where the planner's choice,
+    a parallel hash anti-join of the two tables, took 12-16 s. So the validation then
+    waits for that index and runs without hash joins."""
     name = t.foreign_key_name(f)
     target = dataset.table(f.table)
     ref = f.ref_columns or target.primary_key
@@ -215,13 +235,22 @@ def _foreign_key(
         after=tuple(keys),
         cost=0.1,
     )
+    validate = sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+        sql.Identifier(t.name), sql.Identifier(name)
+    )
+    child_index = next((i for i in t.indexes if i.columns[: len(f.columns)] == f.columns), None)
+    if all_visible and child_index is not None:
+        yield Step(
+            f"validate {name}",
+            (sql.SQL("SET enable_hashjoin = off"), validate, sql.SQL("RESET enable_hashjoin")),
+            (t.name,),
+            after=(name, t.index_name(child_index)),
+            cost=(child_rows + parent_rows) * 1e-7,
+        )
+        return
     yield Step(
         f"validate {name}",
-        (
-            sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-                sql.Identifier(t.name), sql.Identifier(name)
-            ),
-        ),
+        (validate,),
         (t.name,),
         after=(name,),
         # A hash anti-join: every child row against a hash of the parents (10M contacts:

@@ -82,7 +82,12 @@ def finalize(
         received: list[int] = []
         cpu: dict[str, float] = {}  # per step, when the server is on this machine
         sample = Rows(dataset, record.scale, seed=record.seed)
-        steps = ddl.post_load(dataset, expected_rows(dataset, record.scale), mean_widths(sample))
+        steps = ddl.post_load(
+            dataset,
+            expected_rows(dataset, record.scale),
+            mean_widths(sample),
+            frozen=ledger.frozen_tables(guard, schema_name),
+        )
         try:
             with interrupt_on_signals(received):
                 started = time.perf_counter()

@@ -239,3 +239,20 @@ def test_a_step_that_outweighs_all_the_rest_is_taken_to_run_alone() -> None:
     board = _Board([step("big", 10, "a"), step("other", 6, "b"), step("third", 5, "c")], set())
     taken = board.take()
     assert taken is not None and taken[0].name == "big" and not taken[1]  # 10 < 6 + 5
+
+
+def test_frozen_tables_validate_their_foreign_keys_from_the_indexes() -> None:
+    rows = expected_rows(contacts(), 10_000)
+    plain = {s.name: s for s in ddl.post_load(contacts(), rows)}
+    frozen = {s.name: s for s in ddl.post_load(contacts(), rows, frozen=contacts().table_names)}
+    half = {s.name: s for s in ddl.post_load(contacts(), rows, frozen=["emails"])}
+    name = "validate emails_user_id_fkey"
+    assert plain[name].after == half[name].after == ("emails_user_id_fkey",)
+    assert len(plain[name].statements) == 1  # the planner's choice
+    # both tables all-visible: after the child's index, with no hash join
+    assert frozen[name].after == ("emails_user_id_fkey", "emails_user_id_idx")
+    texts = [s.as_string(None) for s in frozen[name].statements]
+    assert texts[0] == "SET enable_hashjoin = off" and texts[-1] == "RESET enable_hashjoin"
+    assert "VALIDATE CONSTRAINT" in texts[1]
+    assert frozen[name].cost < plain[name].cost
+    assert set(frozen) == set(plain)  # the same steps otherwise
