@@ -84,7 +84,6 @@ def test_load_builds_the_seed_schema_with_the_right_rows(db_dsn: str) -> None:
     assert set(report.step_cpu_seconds) == set(report.step_seconds) - {
         s for s in report.step_seconds if s.startswith("analyze ")
     }
-    assert sum(report.step_cpu_seconds.values()) > 0
     assert all(
         0 <= cpu <= report.step_seconds[step] + 0.05  # one backend: no more than the wall time
         for step, cpu in report.step_cpu_seconds.items()
