@@ -30,6 +30,7 @@ from psycopg import sql
 
 from pgbulk import copy_format, ledger, md5
 from pgbulk import dsn as dsns
+from pgbulk.allocator import keep_freed_memory
 from pgbulk.chunks import Chunk, Rows
 from pgbulk.errors import PgbulkError
 from pgbulk.generate import U64
@@ -213,7 +214,12 @@ def _map_chunks(rows: Rows, processes: int) -> Iterator[dict[str, tuple[int, int
         yield from (_chunk_sums_of(rows.chunk(c)) for c in range(rows.chunks))
         return
     # spawn, as the loader does: a forked child would inherit the caller's threads and sockets.
-    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+    # Each unit allocates the same large arrays again: kept freed memory saves the page
+    # faults (2 million users, two runs each: 7.7 and 7.6 CPU seconds before, 6.7 and
+    # 6.6 after, of which system time 2.1-2.3 before and 1.2-1.3 after).
+    with ProcessPoolExecutor(
+        processes, mp_context=get_context("spawn"), initializer=keep_freed_memory
+    ) as pool:
         yield from pool.map(_chunk_sums, *zip(*args, strict=True))
 
 

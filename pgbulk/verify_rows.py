@@ -11,6 +11,8 @@ has failed: a healthy dataset costs one scan per table and one grouping per chil
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,7 +277,8 @@ def check_references(
         f"{set_} AND NOT EXISTS (SELECT 1 FROM {q(parent.name)} p"
         f" WHERE {_join(fk, parent, 'c', 'p')})"
     )
-    row = conn.execute(f"SELECT count(*) FROM {q(table.name)} c WHERE {missing}").fetchone()
+    with _from_indexes(conn, table, parent, fk):
+        row = conn.execute(f"SELECT count(*) FROM {q(table.name)} c WHERE {missing}").fetchone()
     orphans = int(row[0]) if row else 0
     columns = ", ".join(fk.columns)
     check = Check(
@@ -292,6 +295,37 @@ def check_references(
         )
         check.examples = [f"{columns}={', '.join(r)} is no row of {parent.name}" for r in found]
     return check
+
+
+@contextmanager
+def _from_indexes(
+    conn: psycopg.Connection, child: Table, parent: Table, fk: ForeignKey
+) -> Iterator[None]:
+    """Join a child to its parent by merging their indexes, when that reads the indexes alone.
+
+    With an index on the child's columns and both tables all-visible (a fresh load writes
+    them frozen), a merge join of two index-only scans reads no table page: at 10M
+    contacts, the children per user of 20M emails took 5.8 s so, against 21-29 s by the
+    planner's choice (a hash full join of the two tables). Elsewhere the planner chooses.
+    """
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_index x JOIN pg_attribute a"
+        "  ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]"
+        "  WHERE x.indrelid = %(child)s::regclass AND x.indisvalid AND a.attname = %(column)s)"
+        " AND (SELECT bool_and(relpages = 0 OR relallvisible >= 0.9 * relpages) FROM pg_class"
+        "  WHERE oid IN (%(child)s::regclass, %(parent)s::regclass))",
+        {"child": q(child.name), "parent": q(parent.name), "column": fk.columns[0]},
+    ).fetchone()
+    if not (found and found[0]):
+        yield
+        return
+    before = conn.execute("SELECT current_setting('enable_hashjoin')").fetchone()
+    conn.execute("SELECT set_config('enable_hashjoin', 'off', true)")
+    try:
+        yield
+    finally:
+        if before is not None and not conn.closed:
+            conn.execute("SELECT set_config('enable_hashjoin', %s, true)", (str(before[0]),))
 
 
 # ---------------------------------------------------------------------- children per parent
@@ -317,21 +351,20 @@ def per_parent(
     group = ", ".join(q(col) for col in fk.columns)
     on = " AND ".join(f"p.{q(r)} = c.{q(col)}" for col, r in pairs)
     parent_set = " AND ".join(f"p.{q(r)} IS NOT NULL" for _, r in pairs)
-    rows = conn.execute(
-        f"WITH c AS (SELECT {group}, count(*) AS k FROM {q(child.name)}"
-        f" WHERE {' AND '.join(f'{q(col)} IS NOT NULL' for col in fk.columns)} GROUP BY {group})"
-        f" SELECT coalesce(c.k, 0), count(*) FILTER (WHERE {parent_set}) FROM {q(parent.name)} p"
-        f" FULL JOIN c ON {on} GROUP BY 1 ORDER BY 1"
-    ).fetchall()
-    parents_with = {int(k): int(n) for k, n in rows if n}
+    # One grouping of the children gives both the count law (children per parent, the
+    # parents without any included) and the numbering's sum of k(k-1)/2, orphans and
+    # children without a parent included: their n add up in ``position_sum`` too.
+    with _from_indexes(conn, child, parent, fk):
+        rows = conn.execute(
+            f"WITH c AS (SELECT {group}, count(*) AS k FROM {q(child.name)} GROUP BY {group})"
+            f" SELECT coalesce(c.k, 0), count(*) FILTER (WHERE {parent_set}),"
+            f" coalesce(sum(c.k * (c.k - 1) / 2), 0)"
+            f" FROM {q(parent.name)} p FULL JOIN c ON {on} GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    parents_with = {int(k): int(n) for k, n, _ in rows if n}
     checks = []
     if position_sql(dataset, child) is not None:
-        # Orphans are counted by their own check; their n still add up here.
-        all_k = conn.execute(
-            "SELECT coalesce(sum(k * (k - 1) / 2), 0)"
-            f" FROM (SELECT count(*) AS k FROM {q(child.name)} GROUP BY {group}) g"
-        ).fetchone()
-        expected_sum = int(all_k[0]) if all_k else 0
+        expected_sum = sum(int(pairs) for _, _, pairs in rows)
         checks.append(_numbering(conn, dataset, child, group, position_sum == expected_sum))
     checks.append(_distribution(conn, child, parent, group, parents_with))
     return checks
