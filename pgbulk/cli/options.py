@@ -149,7 +149,7 @@ def spec_options(f: F) -> F:
         "--spec",
         "spec_source",
         metavar="NAME_OR_FILE",
-        help="A dataset spec: a built-in name (pgbench, shop) or a TOML file (docs/specs.md).",
+        help="A dataset spec: a built-in name (contacts, pgbench, shop) or a TOML file (docs/specs.md).",
     )(f)
     return f
 

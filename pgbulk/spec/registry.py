@@ -71,6 +71,10 @@ LAWS: dict[str, type[CountLaw]] = {
     law.kind: law for law in (FixedCount, UniformCount, PoissonCount, ZipfCount, EmpiricalCount)
 }
 
+#: The generators whose ``key`` may be a unit's stream (``key = { stream = N }``): their
+#: draws go through ``Frame.words`` with a :class:`~pgbulk.generators.base.Key`.
+STREAM_KEYED: frozenset[type[Generator]] = frozenset({Uuid})
+
 #: The base types each generator that is not a :class:`Drawn` can fill (None: any).
 OTHER_TYPES: dict[type[Generator], frozenset[str] | None] = {
     Uuid: frozenset({"uuid"}),
