@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid
+from pgbulk.generators.arithmetic import Expr, check_expr
 from pgbulk.generators.base import Generator, Stream
 from pgbulk.generators.ids import Uuid7At
 from pgbulk.generators.numbers import TEXTS, Categorical, Drawn, Position
@@ -227,6 +228,10 @@ def check_references(dataset: Dataset) -> None:
                 raise SpecError(
                     f"{where}categorical values are {kind}: they cannot fill {column.type.sql}"
                 )
+            elif isinstance(g, Expr):
+                problem = check_expr(g, column, table)
+                if problem:
+                    raise SpecError(f"{where}{problem}")
             elif isinstance(g, Json | ArrayOf):
                 pass
             if source is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.generators import Key, Keyed, Stream
+from pgbulk.generators.arithmetic import Expr
 from pgbulk.generators.base import CountLaw, Generator
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
 from pgbulk.generators.structured import ArrayOf, Json
@@ -353,6 +354,7 @@ def _table(t: Mapping[str, Any]) -> Table:
             foreign_keys.append(
                 ForeignKey((c["name"],), ref_table, (ref_column,) if ref_column else ())
             )
+    columns = _null_through_exprs(columns)
     unique += [Unique(_names(where, "unique", u)) for u in t.get("unique", [])]
     for fk in t.get("foreign_keys", []):
         if not isinstance(fk, Mapping) or "table" not in fk or "columns" not in fk:
@@ -383,6 +385,25 @@ def _table(t: Mapping[str, Any]) -> Table:
         )
     except ParameterError as e:
         raise SpecError(f"{where}{e}") from None
+
+
+def _null_through_exprs(columns: list[Column]) -> list[Column]:
+    """Columns computed by ``expr`` are NULL where an operand is: nullable when one is."""
+    by_name = {c.name: c for c in columns}
+    for _ in columns:  # enough passes for any chain of expressions
+        changed = False
+        for c in columns:
+            g, nullable = by_name[c.name].generator, by_name[c.name].nullable
+            if (
+                isinstance(g, Expr)
+                and not nullable
+                and any(by_name[r].nullable for r in g.columns if r in by_name)
+            ):
+                by_name[c.name] = dataclasses.replace(by_name[c.name], nullable=True)
+                changed = True
+        if not changed:
+            break
+    return [by_name[c.name] for c in columns]
 
 
 def _makes_nulls(generator: Generator) -> bool:

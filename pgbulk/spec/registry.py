@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid, ZipfCount
+from pgbulk.generators.arithmetic import NUMERIC_TYPES, Expr
 from pgbulk.generators.base import CountLaw, Generator
 from pgbulk.generators.counts import EmpiricalCount, FixedCount, PoissonCount, UniformCount
 from pgbulk.generators.ids import Nanoid, RandomString, UniqueInt, Uuid7At
@@ -64,6 +65,7 @@ GENERATORS: dict[str, type[Generator]] = {
         Lookup,
         Tree,
         FromParent,
+        Expr,
     )
 }
 
@@ -84,6 +86,7 @@ OTHER_TYPES: dict[type[Generator], frozenset[str] | None] = {
     Lookup: None,
     Tree: None,
     FromParent: None,
+    Expr: NUMERIC_TYPES,
 }
 
 

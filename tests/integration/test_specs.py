@@ -70,6 +70,7 @@ def test_shop_loads_verifies_and_fingerprints_through_the_ledger(db_dsn: str) ->
         ("law placed_at", "orders"),
         ("law status", "orders"),
         ("law quantity", "order_items"),
+        ("format line_total", "order_items"),
         ("law amount", "payments"),
         ("law captured", "payments"),
     } <= names, sorted(names)
@@ -80,6 +81,12 @@ def test_shop_loads_verifies_and_fingerprints_through_the_ledger(db_dsn: str) ->
             " WHERE i.unit_price <> p.price"
         ).fetchone()
         assert mismatched == (0,)
+        # line_total is expr = "unit_price * quantity": exactly SQL's numeric product.
+        totals = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE line_total <> unit_price * quantity)"
+            " FROM order_items"
+        ).fetchone()
+        assert totals is not None and totals[0] > SHOP_SCALE and totals[1] == 0
         phones = conn.execute("SELECT avg((phone IS NULL)::int)::float8 FROM customers").fetchone()
         assert phones is not None and 0.25 < phones[0] < 0.35
         # Zipf popularity: the most ordered product has far more than its uniform share.
