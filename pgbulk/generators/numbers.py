@@ -4,7 +4,7 @@ bounded Zipf, categorical and boolean columns.
 Every draw is keyed (``key``; None: :func:`~pgbulk.generators.base.default_key` of the
 table and column), so a row's value is a function of (seed, table, column, row) alone.
 Continuous laws invert their CDF at keyed uniforms; discrete laws search a cumulative
-table (``numpy.searchsorted``): no Python loop per row.
+table (:func:`pgbulk.generate.search_cdf`): no Python loop per row.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from pgbulk.ddl import quote
 from pgbulk.errors import ParameterError
-from pgbulk.generate import Text, unit_interval
+from pgbulk.generate import Text, search_cdf, unit_interval
 from pgbulk.generators.base import Generator, Keyed, Rule, default_key
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ def draw_discrete(
     cdf = np.cumsum(pmf)
     cdf /= cdf[-1]
     cdf[-1] = 1.0
-    return support[np.minimum(np.searchsorted(cdf, u, side="right"), len(support) - 1)]
+    return support[search_cdf(cdf, u)]
 
 
 @lru_cache(maxsize=32)
