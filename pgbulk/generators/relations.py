@@ -9,6 +9,7 @@ never reads the referenced table, so any unit is made alone, in any order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,10 +36,31 @@ def with_nulls(
         previous = frame.nulls.get(column.name)
         frame.nulls[column.name] = nulls if previous is None else nulls | previous
         return values
-    text = values if isinstance(values, Text) else concat(*values)
+    text = values if isinstance(values, Text) else _concat_rows(values, nulls)
     lengths = np.where(nulls, NULL, text.row_lengths()).astype(np.int32)
     frame.nulls[column.name] = lengths < 0
     return Text(text.chars, lengths)
+
+
+def _concat_rows(parts: Sequence[Text | bytes], nulls: npt.NDArray[np.bool_]) -> Text:
+    """The parts concatenated on the rows that are not NULL, the others empty: a NULL
+    row's bytes are never sent, and joining them is most of a mostly NULL phrase's cost."""
+    n, rows = len(nulls), np.flatnonzero(~nulls)
+    if len(rows) == n:
+        return concat(*parts)
+    if not len(rows):
+        return Text(np.zeros((n, 0), dtype=np.uint8), np.zeros(n, dtype=np.int32))
+    taken = [p if isinstance(p, bytes) or p.chars.shape[0] == 1 else _take(p, rows) for p in parts]
+    some = concat(*taken)
+    chars = np.zeros((n, some.width), dtype=np.uint8)
+    chars[rows] = some.chars
+    lengths = np.zeros(n, dtype=np.int32)
+    lengths[rows] = some.row_lengths()
+    return Text(chars, lengths)
+
+
+def _take(text: Text, rows: npt.NDArray[np.intp]) -> Text:
+    return Text(text.chars[rows], None if text.lengths is None else text.lengths[rows])
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,18 @@ def test_nulls_come_at_their_fraction_in_text_and_numbers() -> None:
     assert len(stream) == 19 + 2 + N * 2 + int(mask.sum()) * 4 + int((~mask).sum()) * 8
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_nulls_leave_the_other_rows_as_they_were(count: int) -> None:
+    # A phrase of several words is joined on its rows that are not NULL only.
+    settings = {"type": "text", "gen": "words", "count": count, "key": 5}
+    some = column({**settings, "null": 0.8}, rows=5_000, chunk_rows=2_000)
+    every = column(settings, rows=5_000, chunk_rows=2_000)
+    assert 0.75 < sum(v is None for v in some) / len(some) < 0.85
+    assert [v for v in some if v is not None] == [
+        w for v, w in zip(some, every, strict=True) if v is not None
+    ]
+
+
 def test_json_objects_are_built_from_their_fields() -> None:
     x = column(
         {
