@@ -303,9 +303,13 @@ MAX_DOMAIN = (2**32 - 1) ** 2
 
 def _mix(z: U64) -> U64:
     """splitmix64's finaliser: a fast bijective scrambler of 64-bit words."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    # One new array, then in place: each temporary of a chunk-sized array costs a pass.
+    z = z ^ (z >> np.uint64(30))
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
 
 
 def permutation_keys(seed: int, key: int) -> U64:

@@ -441,15 +441,27 @@ class Categorical(Drawn):
 
 def vocabulary_text(words: list[str], picked: npt.NDArray[np.int64]) -> Text:
     """Text of ``words[picked[i]]`` per row: one matrix of the vocabulary, rows taken from it."""
+    matrix, lengths = _vocabulary(tuple(words))
+    if lengths is None:
+        return Text(matrix[picked])
+    return Text(matrix[picked], lengths[picked])
+
+
+@lru_cache(maxsize=64)
+def _vocabulary(
+    words: tuple[str, ...],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32] | None]:
+    """A vocabulary as a padded matrix and its lengths (None: all full width), made once
+    per process rather than once per chunk and column (a word list has thousands)."""
     encoded = [w.encode() for w in words]
     width = max(1, max(len(w) for w in encoded))
     matrix = np.zeros((len(encoded), width), dtype=np.uint8)
     lengths = np.array([len(w) for w in encoded], dtype=np.int32)
     for i, w in enumerate(encoded):  # once per vocabulary word, not per row
         matrix[i, : len(w)] = np.frombuffer(w, dtype=np.uint8)
-    if (lengths == width).all():
-        return Text(matrix[picked])
-    return Text(matrix[picked], lengths[picked])
+    matrix.flags.writeable = False  # shared by every call: rows are taken, never written
+    lengths.flags.writeable = False
+    return matrix, None if (lengths == width).all() else lengths
 
 
 @dataclass(frozen=True)
