@@ -96,6 +96,9 @@ class Frame:
         self._values: dict[str, Values] = {}
         self._texts: dict[str, Text] = {}
         self._making: list[str] = []
+        #: What generators compute once per frame and more than one column reads (the rows
+        #: a reference points to: its column and the lookups through it).
+        self.memo: dict[Any, Any] = {}
 
     def stream(self, number: int) -> np.random.Generator:
         return stream(self.seed, self._unit, number)
@@ -122,6 +125,7 @@ class Frame:
         frame.table, frame.rows, frame.first_row = table, len(numbers), None
         frame.parent = frame.owner_rows = frame.counts = None
         frame.nulls, frame._values, frame._texts, frame._making = {}, {}, {}, []
+        frame.memo = {}
         frame._numbers = numbers
         return frame
 

@@ -127,7 +127,15 @@ class Reference(Drawn):
         )
 
     def row_indices(self, frame: Frame, column: Column) -> npt.NDArray[np.int64]:
-        """The referenced row of each row, by its index in the referenced table."""
+        """The referenced row of each row, by its index in the referenced table (once per
+        frame: the column and every lookup through it read the same rows)."""
+        memo = ("ref rows", column.name, self)
+        if memo not in frame.memo:
+            frame.memo[memo] = self._row_indices(frame, column)
+        rows: npt.NDArray[np.int64] = frame.memo[memo]
+        return rows
+
+    def _row_indices(self, frame: Frame, column: Column) -> npt.NDArray[np.int64]:
         n = _target_rows(frame, self.table)
         u = self.uniforms(frame, column)
         if self.popularity == "uniform":

@@ -437,3 +437,40 @@ def test_faker_is_a_vocabulary_drawn_once_then_sampled() -> None:
     assert x != column(
         {"type": "text", "gen": "faker", "provider": "city", "size": 50}, rows=N, seed=1
     )
+
+
+def test_each_lookup_reads_the_row_its_own_reference_points_to() -> None:
+    # Two references in one row (each computed once per unit, lookups included) must not
+    # share their rows; the looked-up column is itself computed (expr) at that row.
+    d = from_dict(
+        {
+            "name": "two",
+            "chunk_rows": 700,
+            "tables": {
+                "p": {
+                    "rows": 500,
+                    "columns": {
+                        "id": {"type": "bigint", "gen": "sequence"},
+                        "ten": {"type": "bigint", "gen": "expr", "expr": "id * 10"},
+                    },
+                },
+                "t": {
+                    "rows": "scale",
+                    "columns": {
+                        "a": {"type": "bigint", "gen": "ref", "table": "p"},
+                        "b": {"type": "bigint", "gen": "ref", "table": "p", "popularity": "zipf"},
+                        "la": {"type": "bigint", "gen": "lookup", "ref": "a", "column": "ten"},
+                        "lb": {"type": "bigint", "gen": "lookup", "ref": "b", "column": "ten"},
+                    },
+                },
+            },
+        }
+    )
+    for chunk in Rows(d, 2_000, seed=3):
+        if not chunk.rows("t"):
+            continue
+        lb, la = chunk.values("t", "lb"), chunk.values("t", "la")  # lookups first
+        a, b = chunk.values("t", "a"), chunk.values("t", "b")
+        np.testing.assert_array_equal(la, np.asarray(a) * 10)
+        np.testing.assert_array_equal(lb, np.asarray(b) * 10)
+        assert (np.asarray(a) != np.asarray(b)).mean() > 0.9
