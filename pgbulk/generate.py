@@ -220,6 +220,15 @@ class Text:
         return [bytes(row[:k]).decode() for row, k in zip(self.chars, lens, strict=True)]
 
 
+@dataclass(frozen=True)
+class Chosen(Text):
+    """Text whose row i is ``words[picked[i]]``: what the COPY encoder can also gather
+    straight from the vocabulary (Arrow's take) instead of trimming padded rows."""
+
+    words: tuple[str, ...] = ()
+    picked: npt.NDArray[np.int64] | None = None
+
+
 def fixed_digits(values: U64 | I64, width: int) -> U8:
     """Exactly ``width`` decimal digits per value, leading zeros kept: (n, width)."""
     quads = -(-width // 4)

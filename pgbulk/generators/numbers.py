@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from pgbulk.ddl import quote
 from pgbulk.errors import ParameterError
-from pgbulk.generate import Text, search_cdf, unit_interval
+from pgbulk.generate import Chosen, Text, search_cdf, unit_interval
 from pgbulk.generators.base import Generator, Keyed, Rule, default_key
 
 if TYPE_CHECKING:
@@ -441,10 +441,11 @@ class Categorical(Drawn):
 
 def vocabulary_text(words: list[str], picked: npt.NDArray[np.int64]) -> Text:
     """Text of ``words[picked[i]]`` per row: one matrix of the vocabulary, rows taken from it."""
-    matrix, lengths = _vocabulary(tuple(words))
+    vocabulary = tuple(words)
+    matrix, lengths = _vocabulary(vocabulary)
     if lengths is None:
         return Text(matrix[picked])
-    return Text(matrix[picked], lengths[picked])
+    return Chosen(matrix[picked], lengths[picked], vocabulary, picked)
 
 
 @lru_cache(maxsize=64)
