@@ -180,6 +180,10 @@ def _generator(
         raise SpecError(
             f"{where}unknown generator {kind!r}: use one of {', '.join(sorted(GENERATORS))}"
         )
+    if cls is Expr and not top:
+        raise SpecError(
+            f"{where}expr computes a column from the row's columns: not a json field or array element"
+        )
     params = {k: v for k, v in settings.items() if k not in _COLUMN_KEYS}
     allowed = parameters(cls)
     for k in params:

@@ -165,6 +165,13 @@ def test_mistakes_are_one_line_naming_table_and_column(
     assert message in text, text
 
 
+def test_an_expression_is_a_column_not_a_json_field() -> None:
+    field = {"gen": "expr", "type": "int", "expr": "q + 1"}
+    spec = _table({**OPERANDS, "x": {"type": "jsonb", "gen": "json", "fields": {"f": field}}})
+    with pytest.raises(SpecError, match=r"^table t, column x\.f: expr computes a column"):
+        from_dict(spec)
+
+
 def test_a_cycle_of_expressions_is_refused() -> None:
     spec = _table(
         {
