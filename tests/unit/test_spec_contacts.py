@@ -168,3 +168,11 @@ def test_a_ref_to_a_template_of_a_streamed_column_is_refused_too() -> None:
         from_dict(spec)
     spec["tables"]["a"]["columns"]["id"]["key"] = 3  # type: ignore[index]
     from_dict(spec)  # keyed: any row is computed from its number
+
+
+def test_the_users_options_do_not_mix_with_the_spec_form() -> None:
+    mixed = CliRunner().invoke(
+        cli, ["fingerprint", "--spec", "contacts", "--scale", "10", "--zipf-a", "1.5"]
+    )
+    assert mixed.exit_code == 2
+    assert "--zipf-a go with --users N, the shorthand of --spec contacts --scale N" in mixed.output
