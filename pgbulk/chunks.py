@@ -116,6 +116,11 @@ class Frame:
             )
         return self.counted(table, numbers)
 
+    def subset(self, rows: npt.NDArray[np.intp]) -> Frame:
+        """Some of this frame's rows, for a generator whose values depend on each row's
+        counter alone (keyed draws; not its parent, position or other columns)."""
+        return self.counted(self.table, self._counters()[rows])
+
     def counted(self, table: Table, numbers: npt.NDArray[np.int64]) -> Frame:
         """A frame whose rows are named by ``numbers`` (their keyed draws' counters): the
         rows of a top-level table, or the elements of arrays (row slot x most + i)."""

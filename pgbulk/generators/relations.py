@@ -21,6 +21,7 @@ from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.generate import Text, concat, permutation_keys, permute
 from pgbulk.generators.base import Generator, Keyed, Rule, default_key
 from pgbulk.generators.numbers import Drawn, _integer, _number, zipf_ranks
+from pgbulk.generators.words import Words
 
 if TYPE_CHECKING:
     from pgbulk.chunks import Frame, Values
@@ -59,6 +60,21 @@ def _concat_rows(parts: Sequence[Text | bytes], nulls: npt.NDArray[np.bool_]) ->
     return Text(chars, lengths)
 
 
+def _words_on(words: Words, frame: Frame, column: Column, nulls: npt.NDArray[np.bool_]) -> Text:
+    """The words of the rows that are not NULL, the others empty: words are keyed draws of
+    each row's counter, so a frame of those rows alone makes them the same."""
+    rows = np.flatnonzero(~nulls)
+    chars = np.zeros((len(nulls), 0), dtype=np.uint8)
+    lengths = np.full(len(nulls), NULL, dtype=np.int32)
+    if len(rows):
+        made = words.generate(frame.subset(rows), column)
+        text = made if isinstance(made, Text) else concat(*made)
+        chars = np.zeros((len(nulls), text.width), dtype=np.uint8)
+        chars[rows] = text.chars
+        lengths[rows] = text.row_lengths()
+    return Text(chars, lengths)
+
+
 def _take(text: Text, rows: npt.NDArray[np.intp]) -> Text:
     return Text(text.chars[rows], None if text.lengths is None else text.lengths[rows])
 
@@ -78,13 +94,16 @@ class Nullable(Generator):
             raise ParameterError("null", self.fraction, "must be a fraction in 0..1")
 
     def generate(self, frame: Frame, column: Column) -> Values:
-        values = self.inner.generate(frame, column)
         key = (
             Keyed(self.key)
             if self.key is not None
             else default_key(frame.table.name, column.name + "#null")
         )
-        return with_nulls(values, frame.uniforms(key) < self.fraction, frame, column)
+        nulls = frame.uniforms(key) < self.fraction
+        if isinstance(self.inner, Words) and 2 * int(nulls.sum()) > len(nulls):
+            # Mostly NULL phrases (shop's orders.note): the words of the other rows only.
+            return with_nulls(_words_on(self.inner, frame, column, nulls), nulls, frame, column)
+        return with_nulls(self.inner.generate(frame, column), nulls, frame, column)
 
     def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule | None:
         return self.inner.rule(column, table, dataset)

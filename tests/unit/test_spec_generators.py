@@ -221,6 +221,33 @@ def test_nulls_leave_the_other_rows_as_they_were(count: int) -> None:
     ]
 
 
+def test_a_mostly_null_phrase_in_a_child_table_keeps_its_other_rows() -> None:
+    # Under a parent, rows are named by their slots: the words of the non-NULL rows alone
+    # must be the words those rows have without NULLs.
+    def note(null: float) -> list[str | None]:
+        settings: dict[str, object] = {"type": "text", "gen": "words", "count": 2, "key": 9}
+        d = from_dict(
+            {
+                "name": "t",
+                "chunk_rows": 300,
+                "tables": {
+                    "p": {"rows": "scale", "columns": {"id": {"type": "int", "gen": "sequence"}}},
+                    "c": {
+                        "rows": {"parent": "p", "law": "poisson", "mean": 3},
+                        "columns": {"x": {**settings, **({"null": null} if null else {})}},
+                    },
+                },
+            }
+        )
+        return [v for chunk in Rows(d, 1_000) for v in as_python(chunk.values("c", "x"))]
+
+    some, every = note(0.8), note(0.0)
+    assert 0.75 < sum(v is None for v in some) / len(some) < 0.85
+    assert [v for v in some if v is not None] == [
+        w for v, w in zip(some, every, strict=True) if v is not None
+    ]
+
+
 def test_json_objects_are_built_from_their_fields() -> None:
     x = column(
         {
