@@ -469,30 +469,19 @@ def test_faker_is_a_vocabulary_drawn_once_then_sampled() -> None:
 def test_each_lookup_reads_the_row_its_own_reference_points_to() -> None:
     # Two references in one row (each computed once per unit, lookups included) must not
     # share their rows; the looked-up column is itself computed (expr) at that row.
-    d = from_dict(
-        {
-            "name": "two",
-            "chunk_rows": 700,
-            "tables": {
-                "p": {
-                    "rows": 500,
-                    "columns": {
-                        "id": {"type": "bigint", "gen": "sequence"},
-                        "ten": {"type": "bigint", "gen": "expr", "expr": "id * 10"},
-                    },
-                },
-                "t": {
-                    "rows": "scale",
-                    "columns": {
-                        "a": {"type": "bigint", "gen": "ref", "table": "p"},
-                        "b": {"type": "bigint", "gen": "ref", "table": "p", "popularity": "zipf"},
-                        "la": {"type": "bigint", "gen": "lookup", "ref": "a", "column": "ten"},
-                        "lb": {"type": "bigint", "gen": "lookup", "ref": "b", "column": "ten"},
-                    },
-                },
-            },
-        }
-    )
+    big = "bigint"
+    products = {
+        "id": {"type": big, "gen": "sequence"},
+        "ten": {"type": big, "gen": "expr", "expr": "id * 10"},
+    }
+    lines = {
+        "a": {"type": big, "gen": "ref", "table": "p"},
+        "b": {"type": big, "gen": "ref", "table": "p", "popularity": "zipf"},
+        "la": {"type": big, "gen": "lookup", "ref": "a", "column": "ten"},
+        "lb": {"type": big, "gen": "lookup", "ref": "b", "column": "ten"},
+    }
+    tables = {"p": {"rows": 500, "columns": products}, "t": {"rows": "scale", "columns": lines}}
+    d = from_dict({"name": "two", "chunk_rows": 700, "tables": tables})
     for chunk in Rows(d, 2_000, seed=3):
         if not chunk.rows("t"):
             continue
