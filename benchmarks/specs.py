@@ -290,7 +290,9 @@ def python_shop(customers: int, fake: Any, kind: str) -> tuple[int, float]:
             )
             for line in range(1, int(rng.integers(1, 4)) + 1):
                 p = products[int(rng.integers(len(products)))]
-                out["order_items"].append((order_id, line, p[0], int(rng.integers(1, 5)), p[4]))
+                quantity = int(rng.integers(1, 5))
+                total = round(p[4] * quantity, 2)  # shop's line_total (expr)
+                out["order_items"].append((order_id, line, p[0], quantity, p[4], total))
             out["payments"].append(
                 (
                     ident(),

@@ -96,6 +96,9 @@ class Frame:
         self._values: dict[str, Values] = {}
         self._texts: dict[str, Text] = {}
         self._making: list[str] = []
+        #: What generators compute once per frame and more than one column reads (the rows
+        #: a reference points to: its column and the lookups through it).
+        self.memo: dict[Any, Any] = {}
 
     def stream(self, number: int) -> np.random.Generator:
         return stream(self.seed, self._unit, number)
@@ -113,6 +116,11 @@ class Frame:
             )
         return self.counted(table, numbers)
 
+    def subset(self, rows: npt.NDArray[np.intp]) -> Frame:
+        """Some of this frame's rows, for a generator whose values depend on each row's
+        counter alone (keyed draws; not its parent, position or other columns)."""
+        return self.counted(self.table, self._counters()[rows])
+
     def counted(self, table: Table, numbers: npt.NDArray[np.int64]) -> Frame:
         """A frame whose rows are named by ``numbers`` (their keyed draws' counters): the
         rows of a top-level table, or the elements of arrays (row slot x most + i)."""
@@ -122,6 +130,7 @@ class Frame:
         frame.table, frame.rows, frame.first_row = table, len(numbers), None
         frame.parent = frame.owner_rows = frame.counts = None
         frame.nulls, frame._values, frame._texts, frame._making = {}, {}, {}, []
+        frame.memo = {}
         frame._numbers = numbers
         return frame
 

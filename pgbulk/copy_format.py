@@ -19,6 +19,7 @@ longest one (one 1 MB value costs 1 MB). There is no Python loop per row.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import struct
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from pgbulk.generate import Text, concat, put_columns
+from pgbulk.generate import Chosen, Text, concat, put_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -251,7 +252,10 @@ def _encode_packed(columns: Sequence[Column]) -> memoryview:
             if all(p.lengths is None for p in parts):
                 run += [struct.pack(">i", sum(p.width for p in parts)), *parts]
                 continue
-            column = _packed_text(parts[0] if len(parts) == 1 else concat(*parts), n)
+            if len(parts) == 1 and isinstance(parts[0], Chosen) and parts[0].chars.shape[0] == n:
+                column = _packed_chosen(parts[0])
+            else:
+                column = _packed_text(parts[0] if len(parts) == 1 else concat(*parts), n)
         run.append(Text(column.lengths().astype(">i4").view(np.uint8).reshape(-1, 4)))
         pieces += [_binary(_fixed_rows(run, n)), _binary_values(column)]
         run = []
@@ -322,6 +326,25 @@ def _packed_text(t: Text, n: int) -> Packed:
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(used, out=offsets[1:])
     return Packed(offsets, data, lengths < 0)
+
+
+def _packed_chosen(t: Chosen) -> Packed:
+    """Words of a vocabulary as Packed, gathered by Arrow's take (6x trimming padded rows)."""
+    import pyarrow as pa
+
+    taken = _arrow_vocabulary(t.words).take(pa.array(t.picked))
+    offsets, data = taken.buffers()[1], taken.buffers()[2]
+    return Packed(
+        np.frombuffer(offsets, dtype=np.int64, count=len(taken) + 1, offset=8 * taken.offset),
+        np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _arrow_vocabulary(words: tuple[str, ...]) -> pa.Array:
+    import pyarrow as pa
+
+    return pa.array([w.encode() for w in words], pa.large_binary())
 
 
 def tuple_widths(columns: Sequence[Column]) -> npt.NDArray[np.int64]:

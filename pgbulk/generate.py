@@ -106,10 +106,45 @@ def inverse_cdf(
     """Draws k = 1..len(pmf) with probabilities ``pmf``, one uniform in [0, 1) each."""
     cdf = np.cumsum(pmf)
     cdf[-1] = 1.0  # so rounding can never put a uniform past the last bucket
-    k = np.searchsorted(cdf, uniforms, side="right") + 1
+    k = search_cdf(cdf, uniforms) + 1
     if len(pmf) < 256:
         return k.astype(np.uint8)
     return k.astype(np.uint16)
+
+
+#: Up to this many buckets, counting comparisons beats a search (uint8 counts).
+_COMPARED_BUCKETS = 32
+#: Guide-table cells per bucket beyond that: a uniform's cell starts its scan at most a
+#: few buckets short of its own.
+_GUIDE_CELLS = 4
+
+
+def search_cdf(cdf: npt.NDArray[np.float64], u: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+    """``min(numpy.searchsorted(cdf, u, side="right"), len(cdf) - 1)``, exactly, faster.
+
+    The bucket of each uniform: how many entries of the non-decreasing ``cdf`` are <= it,
+    at most the last bucket. numpy's binary search costs ~50 ns a uniform in random
+    order (branch misses); a few buckets are counted by comparisons instead (a pass of
+    1 byte per value each), many by a guide table (Chen & Asau, 1974): the cell of u
+    gives a bucket no later than u's, from which the few entries still <= u are stepped
+    over, for the uniforms that need it only.
+    """
+    k = len(cdf)
+    if k <= _COMPARED_BUCKETS:
+        count = np.zeros(u.shape, dtype=np.uint8)
+        for edge in cdf[:-1]:
+            count += (u >= edge).view(np.uint8)
+        return count.astype(np.intp)
+    cells = _GUIDE_CELLS * k
+    # The cell below a uniform's own: rounding in u * cells can never start a scan past it.
+    start = np.searchsorted(cdf, np.arange(-1, cells) / cells, side="right")
+    padded = np.append(cdf, np.inf)  # a uniform >= the last entry stops past it, then clipped
+    idx = start[np.minimum((u * cells).astype(np.intp), cells - 1)]
+    todo = np.flatnonzero(padded[idx] <= u)
+    while todo.size:
+        idx[todo] += 1
+        todo = todo[padded[idx[todo]] <= u[todo]]
+    return np.minimum(idx, k - 1)
 
 
 # ---------------------------------------------------------------- UUIDs
@@ -183,6 +218,15 @@ class Text:
         """Python strings, for tests and small outputs (this one loops)."""
         lens = self.row_lengths()
         return [bytes(row[:k]).decode() for row, k in zip(self.chars, lens, strict=True)]
+
+
+@dataclass(frozen=True)
+class Chosen(Text):
+    """Text whose row i is ``words[picked[i]]``: what the COPY encoder can also gather
+    straight from the vocabulary (Arrow's take) instead of trimming padded rows."""
+
+    words: tuple[str, ...] = ()
+    picked: npt.NDArray[np.int64] | None = None
 
 
 def fixed_digits(values: U64 | I64, width: int) -> U8:
@@ -268,9 +312,13 @@ MAX_DOMAIN = (2**32 - 1) ** 2
 
 def _mix(z: U64) -> U64:
     """splitmix64's finaliser: a fast bijective scrambler of 64-bit words."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    # One new array, then in place: each temporary of a chunk-sized array costs a pass.
+    z = z ^ (z >> np.uint64(30))
+    z *= np.uint64(0xBF58476D1CE4E5B9)
+    z ^= z >> np.uint64(27)
+    z *= np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return z
 
 
 def permutation_keys(seed: int, key: int) -> U64:

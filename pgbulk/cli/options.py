@@ -149,7 +149,7 @@ def spec_options(f: F) -> F:
         "--spec",
         "spec_source",
         metavar="NAME_OR_FILE",
-        help="A dataset spec: a built-in name (pgbench, shop) or a TOML file (docs/specs.md).",
+        help="A dataset spec: a built-in name (contacts, pgbench, shop) or a TOML file (docs/specs.md).",
     )(f)
     return f
 
@@ -170,6 +170,11 @@ def spec_dataset(
         for o in ("users", "chunk_users", "uuid_version", "zipf_a", "max_per_user")
         if o in ctx.params and ctx.get_parameter_source(o) is not click.core.ParameterSource.DEFAULT
     ]
+    if contacts_only and spec_source == "contacts":
+        raise click.UsageError(
+            f"{', '.join(contacts_only)} go with --users N, the shorthand of --spec contacts "
+            "--scale N: use one form or the other"
+        )
     if contacts_only:
         raise click.UsageError(f"{', '.join(contacts_only)} only apply to contacts, not to --spec")
     from pgbulk.spec import load_spec

@@ -1,50 +1,40 @@
 """The built-in ``contacts`` dataset: users, their emails and phone numbers (the original's data).
 
-Declared with the model, and the only module of pgbulk that names its tables. Per user,
-the numbers of emails and of phone numbers are independent draws of a Zipf law with
-exponent ``zipf_a`` truncated to ``1..max_per_user``; an email is
-``user{owner's uuid}_{n}@example.com``; a phone number is 16 digits, a keyed permutation
-of (owner, n): unique by construction. The final schema is the original project's
-(``../shared/docs/seed-facts.md``) with two deliberate additions: indexes on
-``emails.user_id`` and ``phone_numbers.user_id``, so that ``ON DELETE CASCADE`` of one
-user does not scan both child tables. Defaults use the built-in ``gen_random_uuid()``
-(PostgreSQL 13+) instead of the ``uuid-ossp`` extension's ``uuid_generate_v4()``.
+The dataset is the built-in spec ``pgbulk/spec/builtin/contacts.toml`` (``pgbulk load
+--spec contacts``); this module gives it its parameters (:class:`ContactsSpec`: the
+``--users`` options) and records it by them, so ``--users N`` and ``--spec contacts
+--scale N`` are one dataset in the ledger. Per user, the numbers of emails and of phone
+numbers are independent draws of a Zipf law with exponent ``zipf_a`` truncated to
+``1..max_per_user``; an email is ``user{owner's uuid}_{n}@example.com``; a phone number
+is 16 digits, a keyed permutation of (owner, n): unique by construction. The final
+schema is the original project's (``../shared/docs/seed-facts.md``) with two deliberate
+additions: indexes on ``emails.user_id`` and ``phone_numbers.user_id``, so that ``ON
+DELETE CASCADE`` of one user does not scan both child tables. Defaults use the built-in
+``gen_random_uuid()`` (PostgreSQL 13+) instead of the ``uuid-ossp`` extension's
+``uuid_generate_v4()``.
 
-Each column draws from its own PCG64 stream per unit (the stream numbers below), as
-release 0.1.0 did, so the rows are the same as they have always been: the chunk size
-is part of the dataset.
+Each random column draws from its own PCG64 stream per unit (the spec's ``key = { stream
+= N }``), as release 0.1.0 did, so the rows are the same as they have always been: the
+chunk size is part of the dataset.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pgbulk.chunks import Rows
 from pgbulk.errors import ParameterError
-from pgbulk.generators import (
-    DEFAULT_UUID7_EPOCH_MS,
-    FromParent,
-    Stream,
-    Template,
-    UniqueText,
-    Uuid,
-    ZipfCount,
-)
-from pgbulk.model import Column, Dataset, ForeignKey, Index, PerParent, PerScale, Table, Unique
-from pgbulk.types import PgType
+from pgbulk.generators import DEFAULT_UUID7_EPOCH_MS
+from pgbulk.model import Dataset
+from pgbulk.spec.parse import build, builtin_text, canonical
 
 UuidVersion = Literal[4, 7]
 
 #: The phone numbers are 16 decimal digits: the whole space they are spread over.
 PHONE_SPACE = 10**16
-# The phone permutation's key, as release 0.1.0 derived it from the seed.
-_PHONE_KEY = 0xF0E
-# Stream numbers of the columns of a unit: one independent random stream each.
-_USER_IDS, _EMAIL_COUNTS, _PHONE_COUNTS, _EMAIL_IDS, _PHONE_IDS = range(5)
-
-UUID = PgType("uuid")
-TEXT = PgType("text")
 
 
 @dataclass(frozen=True)
@@ -94,57 +84,17 @@ class ContactsSpec:
 
 
 def dataset(spec: ContactsSpec | None = None) -> Dataset:
-    """The contacts dataset as a model."""
+    """The contacts dataset: the built-in spec with ``spec``'s parameters."""
     spec = spec or ContactsSpec()
-
-    def uuid(stream: int, instant: Literal["row", "parent"]) -> Column:
-        generator = Uuid(spec.uuid_version, Stream(stream), spec.uuid7_epoch_ms, instant)
-        return Column("id", UUID, generator, default="gen_random_uuid()")
-
-    def per_user(stream: int) -> PerParent:
-        return PerParent("users", ZipfCount(spec.zipf_a, spec.max_per_user, Stream(stream)))
-
-    owner = ForeignKey(("user_id",), "users", on_delete="cascade")
-    users = Table(
-        "users",
-        (uuid(_USER_IDS, "row"), Column("name", TEXT, Template("User {number}"))),
-        PerScale(),
-        primary_key=("id",),
-    )
-    emails = Table(
-        "emails",
-        (
-            uuid(_EMAIL_IDS, "parent"),
-            Column("user_id", UUID, FromParent("id")),
-            Column("email", TEXT, Template("user{parent.id}_{n}@example.com")),
-        ),
-        per_user(_EMAIL_COUNTS),
-        primary_key=("id",),
-        unique=(Unique(("email",)),),
-        foreign_keys=(owner,),
-        indexes=(Index(("user_id",)),),
-    )
-    phone_numbers = Table(
-        "phone_numbers",
-        (
-            uuid(_PHONE_IDS, "parent"),
-            Column("user_id", UUID, FromParent("id")),
-            Column("phone_number", TEXT, UniqueText("0123456789", 16, _PHONE_KEY)),
-        ),
-        per_user(_PHONE_COUNTS),
-        primary_key=("id",),
-        unique=(Unique(("phone_number",)),),
-        foreign_keys=(owner,),
-        indexes=(Index(("user_id",)),),
-    )
-    return Dataset(
-        "contacts",
-        (users, emails, phone_numbers),
-        scale_table="users",
-        chunk_rows=spec.chunk_users,
-        definition=spec.to_dict(),
-        max_scale=spec.max_users,
-    )
+    definition = canonical(tomllib.loads(builtin_text("contacts")))
+    definition["chunk_rows"] = spec.chunk_users
+    for table in definition["tables"]:
+        if table["name"] != "users":
+            table["rows"] = {**table["rows"], "a": spec.zipf_a, "most": spec.max_per_user}
+        for column in table["columns"]:
+            if column["gen"] == "uuid":
+                column.update(version=spec.uuid_version, epoch_ms=spec.uuid7_epoch_ms)
+    return dataclasses.replace(build(definition), definition=spec.to_dict())
 
 
 def contacts(

@@ -4,7 +4,7 @@ bounded Zipf, categorical and boolean columns.
 Every draw is keyed (``key``; None: :func:`~pgbulk.generators.base.default_key` of the
 table and column), so a row's value is a function of (seed, table, column, row) alone.
 Continuous laws invert their CDF at keyed uniforms; discrete laws search a cumulative
-table (``numpy.searchsorted``): no Python loop per row.
+table (:func:`pgbulk.generate.search_cdf`): no Python loop per row.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from pgbulk.ddl import quote
 from pgbulk.errors import ParameterError
-from pgbulk.generate import Text, unit_interval
+from pgbulk.generate import Chosen, Text, search_cdf, unit_interval
 from pgbulk.generators.base import Generator, Keyed, Rule, default_key
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ def draw_discrete(
     cdf = np.cumsum(pmf)
     cdf /= cdf[-1]
     cdf[-1] = 1.0
-    return support[np.minimum(np.searchsorted(cdf, u, side="right"), len(support) - 1)]
+    return support[search_cdf(cdf, u)]
 
 
 @lru_cache(maxsize=32)
@@ -441,15 +441,28 @@ class Categorical(Drawn):
 
 def vocabulary_text(words: list[str], picked: npt.NDArray[np.int64]) -> Text:
     """Text of ``words[picked[i]]`` per row: one matrix of the vocabulary, rows taken from it."""
+    vocabulary = tuple(words)
+    matrix, lengths = _vocabulary(vocabulary)
+    if lengths is None:
+        return Text(matrix[picked])
+    return Chosen(matrix[picked], lengths[picked], vocabulary, picked)
+
+
+@lru_cache(maxsize=64)
+def _vocabulary(
+    words: tuple[str, ...],
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32] | None]:
+    """A vocabulary as a padded matrix and its lengths (None: all full width), made once
+    per process rather than once per chunk and column (a word list has thousands)."""
     encoded = [w.encode() for w in words]
     width = max(1, max(len(w) for w in encoded))
     matrix = np.zeros((len(encoded), width), dtype=np.uint8)
     lengths = np.array([len(w) for w in encoded], dtype=np.int32)
     for i, w in enumerate(encoded):  # once per vocabulary word, not per row
         matrix[i, : len(w)] = np.frombuffer(w, dtype=np.uint8)
-    if (lengths == width).all():
-        return Text(matrix[picked])
-    return Text(matrix[picked], lengths[picked])
+    matrix.flags.writeable = False  # shared by every call: rows are taken, never written
+    lengths.flags.writeable = False
+    return matrix, None if (lengths == width).all() else lengths
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ never reads the referenced table, so any unit is made alone, in any order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,6 +21,7 @@ from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.generate import Text, concat, permutation_keys, permute
 from pgbulk.generators.base import Generator, Keyed, Rule, default_key
 from pgbulk.generators.numbers import Drawn, _integer, _number, zipf_ranks
+from pgbulk.generators.words import Words
 
 if TYPE_CHECKING:
     from pgbulk.chunks import Frame, Values
@@ -35,10 +37,46 @@ def with_nulls(
         previous = frame.nulls.get(column.name)
         frame.nulls[column.name] = nulls if previous is None else nulls | previous
         return values
-    text = values if isinstance(values, Text) else concat(*values)
+    text = values if isinstance(values, Text) else _concat_rows(values, nulls)
     lengths = np.where(nulls, NULL, text.row_lengths()).astype(np.int32)
     frame.nulls[column.name] = lengths < 0
     return Text(text.chars, lengths)
+
+
+def _concat_rows(parts: Sequence[Text | bytes], nulls: npt.NDArray[np.bool_]) -> Text:
+    """The parts concatenated on the rows that are not NULL, the others empty: a NULL
+    row's bytes are never sent, and joining them is most of a mostly NULL phrase's cost."""
+    n, rows = len(nulls), np.flatnonzero(~nulls)
+    if len(rows) == n:
+        return concat(*parts)
+    if not len(rows):
+        return Text(np.zeros((n, 0), dtype=np.uint8), np.zeros(n, dtype=np.int32))
+    taken = [p if isinstance(p, bytes) or p.chars.shape[0] == 1 else _take(p, rows) for p in parts]
+    some = concat(*taken)
+    chars = np.zeros((n, some.width), dtype=np.uint8)
+    chars[rows] = some.chars
+    lengths = np.zeros(n, dtype=np.int32)
+    lengths[rows] = some.row_lengths()
+    return Text(chars, lengths)
+
+
+def _words_on(words: Words, frame: Frame, column: Column, nulls: npt.NDArray[np.bool_]) -> Text:
+    """The words of the rows that are not NULL, the others empty: words are keyed draws of
+    each row's counter, so a frame of those rows alone makes them the same."""
+    rows = np.flatnonzero(~nulls)
+    chars = np.zeros((len(nulls), 0), dtype=np.uint8)
+    lengths = np.full(len(nulls), NULL, dtype=np.int32)
+    if len(rows):
+        made = words.generate(frame.subset(rows), column)
+        text = made if isinstance(made, Text) else concat(*made)
+        chars = np.zeros((len(nulls), text.width), dtype=np.uint8)
+        chars[rows] = text.chars
+        lengths[rows] = text.row_lengths()
+    return Text(chars, lengths)
+
+
+def _take(text: Text, rows: npt.NDArray[np.intp]) -> Text:
+    return Text(text.chars[rows], None if text.lengths is None else text.lengths[rows])
 
 
 @dataclass(frozen=True)
@@ -56,13 +94,16 @@ class Nullable(Generator):
             raise ParameterError("null", self.fraction, "must be a fraction in 0..1")
 
     def generate(self, frame: Frame, column: Column) -> Values:
-        values = self.inner.generate(frame, column)
         key = (
             Keyed(self.key)
             if self.key is not None
             else default_key(frame.table.name, column.name + "#null")
         )
-        return with_nulls(values, frame.uniforms(key) < self.fraction, frame, column)
+        nulls = frame.uniforms(key) < self.fraction
+        if isinstance(self.inner, Words) and 2 * int(nulls.sum()) > len(nulls):
+            # Mostly NULL phrases (shop's orders.note): the words of the other rows only.
+            return with_nulls(_words_on(self.inner, frame, column, nulls), nulls, frame, column)
+        return with_nulls(self.inner.generate(frame, column), nulls, frame, column)
 
     def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule | None:
         return self.inner.rule(column, table, dataset)
@@ -105,7 +146,15 @@ class Reference(Drawn):
         )
 
     def row_indices(self, frame: Frame, column: Column) -> npt.NDArray[np.int64]:
-        """The referenced row of each row, by its index in the referenced table."""
+        """The referenced row of each row, by its index in the referenced table (once per
+        frame: the column and every lookup through it read the same rows)."""
+        memo = ("ref rows", column.name, self)
+        if memo not in frame.memo:
+            frame.memo[memo] = self._row_indices(frame, column)
+        rows: npt.NDArray[np.int64] = frame.memo[memo]
+        return rows
+
+    def _row_indices(self, frame: Frame, column: Column) -> npt.NDArray[np.int64]:
         n = _target_rows(frame, self.table)
         u = self.uniforms(frame, column)
         if self.popularity == "uniform":

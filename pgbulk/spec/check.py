@@ -7,7 +7,8 @@ from __future__ import annotations
 import dataclasses
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid
-from pgbulk.generators.base import Generator
+from pgbulk.generators.arithmetic import Expr, check_expr
+from pgbulk.generators.base import Generator, Stream
 from pgbulk.generators.ids import Uuid7At
 from pgbulk.generators.numbers import TEXTS, Categorical, Drawn, Position
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
@@ -73,6 +74,23 @@ def unique_capacity(column: Column, table: Table, dataset: Dataset) -> int | Non
     if isinstance(g, FromParent) and table.parent is not None and isinstance(table.rows, PerParent):
         return None
     return None
+
+
+def _draws_streams(table: Table, name: str, seen: frozenset[str] = frozenset()) -> bool:
+    """The column's values come from the unit's streams, directly or through the columns
+    its template or instant reads: what only the unit that makes the row can compute."""
+    seen |= {name}
+    g = _bare(table.column(name).generator)
+    if isinstance(getattr(g, "key", None), Stream):
+        return True
+    reads: list[str] = []
+    if isinstance(g, Template):
+        reads = [p.field for p in g.pieces if p.field and p.parent_column is None]
+    elif isinstance(g, Uuid7At):
+        reads = [g.column]
+    return any(
+        r in table.column_names and r not in seen and _draws_streams(table, r, seen) for r in reads
+    )
 
 
 def _unique_alone(column: Column, table: Table, dataset: Dataset) -> bool:
@@ -210,12 +228,22 @@ def check_references(dataset: Dataset) -> None:
                 raise SpecError(
                     f"{where}categorical values are {kind}: they cannot fill {column.type.sql}"
                 )
+            elif isinstance(g, Expr):
+                problem = check_expr(g, column, table)
+                if problem:
+                    raise SpecError(f"{where}{problem}")
             elif isinstance(g, Json | ArrayOf):
                 pass
             if source is not None:
                 target, name = source
                 if name not in target.column_names:
                     raise SpecError(f"{where}{target.name} has no column {name!r}")
+                if not isinstance(g, FromParent) and _draws_streams(target, name):
+                    raise SpecError(
+                        f"{where}{target.name}.{name} draws from the unit's streams "
+                        "(key = { stream = N }): a row of it cannot be recomputed from its "
+                        "number; give it an integer key"
+                    )
                 wanted = target.column(name).type
                 if dataclasses.replace(wanted) != column.type:
                     raise SpecError(

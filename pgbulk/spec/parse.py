@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pgbulk.errors import ParameterError, PgbulkError
-from pgbulk.generators import Keyed, Uuid
+from pgbulk.generators import Key, Keyed, Stream
+from pgbulk.generators.arithmetic import Expr
 from pgbulk.generators.base import CountLaw, Generator
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
 from pgbulk.generators.structured import ArrayOf, Json
@@ -34,7 +35,7 @@ from pgbulk.model import (
     Table,
     Unique,
 )
-from pgbulk.spec.registry import GENERATORS, LAWS, fillable, parameters
+from pgbulk.spec.registry import GENERATORS, LAWS, STREAM_KEYED, fillable, parameters
 from pgbulk.types import PgType
 
 #: The ``format`` of a spec's definition in the ledger.
@@ -143,7 +144,31 @@ def _canonical_column(table: str, column: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------- building
 
 
-def _generator(table: str, column: str, settings: Mapping[str, Any], pgtype: PgType) -> Generator:
+def _key(where: str, value: Any, *, keyed: bool, stream: bool) -> Key | int:
+    """A ``key``: an integer (a :class:`Keyed` where ``keyed``: the generator takes a Key), or
+    ``{ stream = N }`` (the unit's N-th PCG64 stream, drawn row after row: how contacts has
+    always been made) where ``stream`` allows it."""
+    if isinstance(value, Mapping):
+        number = value.get("stream")
+        if not stream:
+            raise SpecError(
+                f"{where}key = {{ stream = N }} is for uuid columns and count laws of "
+                "top-level columns only: give an integer key"
+            )
+        if set(value) != {"stream"} or isinstance(number, bool) or not isinstance(number, int):
+            raise SpecError(f"{where}key must be an integer or {{ stream = N }}, not {value!r}")
+        if not 0 <= number < 2**32:
+            raise SpecError(f"{where}key stream {number} must be in 0..2^32-1")
+        return Stream(number)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{where}key must be an integer, not {value!r}")
+    return Keyed(value) if keyed else value
+
+
+def _generator(
+    table: str, column: str, settings: Mapping[str, Any], pgtype: PgType, top: bool = True
+) -> Generator:
+    """``top``: a column's own generator, not a json field's or an array element's."""
     where = _where(table, column)
     kind = settings.get("gen")
     if kind is None:
@@ -154,6 +179,10 @@ def _generator(table: str, column: str, settings: Mapping[str, Any], pgtype: PgT
     if cls is None:
         raise SpecError(
             f"{where}unknown generator {kind!r}: use one of {', '.join(sorted(GENERATORS))}"
+        )
+    if cls is Expr and not top:
+        raise SpecError(
+            f"{where}expr computes a column from the row's columns: not a json field or array element"
         )
     params = {k: v for k, v in settings.items() if k not in _COLUMN_KEYS}
     allowed = parameters(cls)
@@ -173,7 +202,7 @@ def _generator(table: str, column: str, settings: Mapping[str, Any], pgtype: PgT
             except ParameterError as e:
                 raise SpecError(f"{_where(table, field)}{e}") from None
         params["fields"] = tuple(
-            (f["name"], _generator(table, f"{column}.{f['name']}", f, t))
+            (f["name"], _generator(table, f"{column}.{f['name']}", f, t, top=False))
             for f, t in zip(fields, field_types, strict=True)
         )
         params["field_types"] = tuple(field_types)
@@ -186,10 +215,11 @@ def _generator(table: str, column: str, settings: Mapping[str, Any], pgtype: PgT
                 f"{where}generator array fills array types (e.g. text[]), not {pgtype.sql}"
             )
         params["element"] = _generator(
-            table, f"{column}[]", element, dataclasses.replace(pgtype, array=False)
+            table, f"{column}[]", element, dataclasses.replace(pgtype, array=False), top=False
         )
-    if cls is Uuid and isinstance(params.get("key"), int):
-        params["key"] = Keyed(params["key"])
+    if "key" in params:
+        keyed = cls in STREAM_KEYED
+        params["key"] = _key(where, params["key"], keyed=keyed, stream=keyed and top)
     for k in ("values", "weights"):
         if isinstance(params.get(k), list):
             params[k] = tuple(params[k])
@@ -228,7 +258,7 @@ def _law(table: str, rows: Mapping[str, Any]) -> CountLaw:
     params = {k: v for k, v in rows.items() if k not in ("parent", "law")}
     if cls.kind == "zipf" and "most" in params:
         params["most_children"] = params.pop("most")
-    allowed = [p for p in parameters(cls) if p != "key"]
+    allowed = parameters(cls)
     for k in params:
         if k not in allowed:
             shown = ["most" if p == "most_children" else p for p in allowed]
@@ -238,6 +268,8 @@ def _law(table: str, rows: Mapping[str, Any]) -> CountLaw:
     for k in ("counts", "weights"):
         if isinstance(params.get(k), list):
             params[k] = tuple(params[k])
+    if "key" in params:
+        params["key"] = _key(where, params["key"], keyed=True, stream=True)
     try:
         return cls(**params)
     except (ParameterError, TypeError) as e:
@@ -326,6 +358,7 @@ def _table(t: Mapping[str, Any]) -> Table:
             foreign_keys.append(
                 ForeignKey((c["name"],), ref_table, (ref_column,) if ref_column else ())
             )
+    columns = _null_through_exprs(columns)
     unique += [Unique(_names(where, "unique", u)) for u in t.get("unique", [])]
     for fk in t.get("foreign_keys", []):
         if not isinstance(fk, Mapping) or "table" not in fk or "columns" not in fk:
@@ -356,6 +389,25 @@ def _table(t: Mapping[str, Any]) -> Table:
         )
     except ParameterError as e:
         raise SpecError(f"{where}{e}") from None
+
+
+def _null_through_exprs(columns: list[Column]) -> list[Column]:
+    """Columns computed by ``expr`` are NULL where an operand is: nullable when one is."""
+    by_name = {c.name: c for c in columns}
+    for _ in columns:  # enough passes for any chain of expressions
+        changed = False
+        for c in columns:
+            g, nullable = by_name[c.name].generator, by_name[c.name].nullable
+            if (
+                isinstance(g, Expr)
+                and not nullable
+                and any(by_name[r].nullable for r in g.columns if r in by_name)
+            ):
+                by_name[c.name] = dataclasses.replace(by_name[c.name], nullable=True)
+                changed = True
+        if not changed:
+            break
+    return [by_name[c.name] for c in columns]
 
 
 def _makes_nulls(generator: Generator) -> bool:
@@ -404,20 +456,25 @@ def from_toml(text: str, source: str = "spec") -> Dataset:
     return from_dict(data)
 
 
-BUILT_IN = ("pgbench", "shop")
+BUILT_IN = ("contacts", "pgbench", "shop")
+
+
+def builtin_text(name: str) -> str:
+    """The TOML text of a built-in spec (package data)."""
+    from importlib import resources
+
+    return resources.files("pgbulk.spec").joinpath(f"builtin/{name}.toml").read_text("utf-8")
 
 
 def load_spec(name_or_file: str | Path) -> Dataset:
-    """A built-in spec by name (``pgbench``, ``shop``), or a TOML file."""
-    from importlib import resources
+    """A built-in spec by name (``contacts``, ``pgbench``, ``shop``), or a TOML file."""
+    if name_or_file == "contacts":
+        # The same dataset as ``--users``, recorded the same way, so either resumes the other.
+        from pgbulk.datasets.contacts import dataset
 
+        return dataset()
     if isinstance(name_or_file, str) and name_or_file in BUILT_IN:
-        text = (
-            resources.files("pgbulk.spec")
-            .joinpath(f"builtin/{name_or_file}.toml")
-            .read_text("utf-8")
-        )
-        return from_toml(text, name_or_file)
+        return from_toml(builtin_text(name_or_file), name_or_file)
     path = Path(name_or_file)
     if not path.is_file():
         raise SpecError(

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid, ZipfCount
+from pgbulk.generators.arithmetic import NUMERIC_TYPES, Expr
 from pgbulk.generators.base import CountLaw, Generator
 from pgbulk.generators.counts import EmpiricalCount, FixedCount, PoissonCount, UniformCount
 from pgbulk.generators.ids import Nanoid, RandomString, UniqueInt, Uuid7At
@@ -64,12 +65,17 @@ GENERATORS: dict[str, type[Generator]] = {
         Lookup,
         Tree,
         FromParent,
+        Expr,
     )
 }
 
 LAWS: dict[str, type[CountLaw]] = {
     law.kind: law for law in (FixedCount, UniformCount, PoissonCount, ZipfCount, EmpiricalCount)
 }
+
+#: The generators whose ``key`` may be a unit's stream (``key = { stream = N }``): their
+#: draws go through ``Frame.words`` with a :class:`~pgbulk.generators.base.Key`.
+STREAM_KEYED: frozenset[type[Generator]] = frozenset({Uuid})
 
 #: The base types each generator that is not a :class:`Drawn` can fill (None: any).
 OTHER_TYPES: dict[type[Generator], frozenset[str] | None] = {
@@ -80,6 +86,7 @@ OTHER_TYPES: dict[type[Generator], frozenset[str] | None] = {
     Lookup: None,
     Tree: None,
     FromParent: None,
+    Expr: NUMERIC_TYPES,
 }
 
 

@@ -3,6 +3,7 @@ same code as every dataset, on PostgreSQL 15 and 18; pgbench runs on the pgbench
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import pgbulk
 from pgbulk import fingerprint
 from pgbulk.chunks import Rows
 from pgbulk.cli import main
@@ -70,6 +72,7 @@ def test_shop_loads_verifies_and_fingerprints_through_the_ledger(db_dsn: str) ->
         ("law placed_at", "orders"),
         ("law status", "orders"),
         ("law quantity", "order_items"),
+        ("format line_total", "order_items"),
         ("law amount", "payments"),
         ("law captured", "payments"),
     } <= names, sorted(names)
@@ -80,6 +83,12 @@ def test_shop_loads_verifies_and_fingerprints_through_the_ledger(db_dsn: str) ->
             " WHERE i.unit_price <> p.price"
         ).fetchone()
         assert mismatched == (0,)
+        # line_total is expr = "unit_price * quantity": exactly SQL's numeric product.
+        totals = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE line_total <> unit_price * quantity)"
+            " FROM order_items"
+        ).fetchone()
+        assert totals is not None and totals[0] > SHOP_SCALE and totals[1] == 0
         phones = conn.execute("SELECT avg((phone IS NULL)::int)::float8 FROM customers").fetchone()
         assert phones is not None and 0.25 < phones[0] < 0.35
         # Zipf popularity: the most ordered product has far more than its uniform share.
@@ -216,6 +225,33 @@ def test_load_and_fingerprint_a_spec_from_the_command_line(
     with pytest.raises(SystemExit) as code:
         main(["verify", "--dsn", db18_dsn])
     assert code.value.code == 0, capsys.readouterr().out
+
+
+def test_the_contacts_spec_is_the_users_load_in_the_ledger(
+    pg18: object, db18_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pgbulk.testing import DatabaseFactory
+    from tests.integration.conftest import Server
+
+    assert isinstance(pg18, Server)
+    with pytest.raises(SystemExit) as code:
+        main(["load", "--spec", "contacts", "--scale", "3000", "--seed", "4", "--dsn", db18_dsn])
+    assert code.value.code == 0
+    capsys.readouterr()
+    want = fingerprint.of_dataset(pgbulk.contacts(3_000, seed=4))
+    assert fingerprint.of_database(db18_dsn) == want
+    # The same dataset as --users: resuming it by the shorthand has nothing left to load.
+    resume = ["--if-exists", "resume", "--json"]
+    with pytest.raises(SystemExit) as code:
+        main(["load", "--users", "3000", "--seed", "4", "--dsn", db18_dsn, *resume])
+    assert code.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["rows_loaded"], report["chunks_already_loaded"]) == (0, 1)
+    with DatabaseFactory(pg18.dsn, workers=1) as factory:
+        by_spec = factory(spec="contacts", scale=500, seed=4)
+        assert fingerprint.of_database(by_spec) == fingerprint.of_dataset(
+            pgbulk.contacts(500, seed=4)
+        )
 
 
 def test_the_plugins_factory_takes_a_spec_by_name_file_or_dict(

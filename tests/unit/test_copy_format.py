@@ -157,3 +157,22 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert int(done.stdout) < 64 << 10  # KiB: a few copies of 4 MB at most
+
+
+def test_words_of_a_vocabulary_encode_as_the_same_text_gathered_from_it() -> None:
+    from pgbulk.generate import Chosen
+    from pgbulk.generators.numbers import vocabulary_text
+
+    words = ["a", "", "ccc", "dddddd", "ee"]
+    picked = np.random.default_rng(2).integers(0, len(words), 5_000)
+    chosen = vocabulary_text(words, picked)
+    assert isinstance(chosen, Chosen)
+    plain = Text(chosen.chars.copy(), chosen.row_lengths().copy())
+    other = Text(np.full((5_000, 2), ord("x"), np.uint8), (picked % 3).astype(np.int32))
+    # Widths change on most rows: both go the packed way, one through Arrow's take.
+    assert bytes(copy_format.encode([chosen, other])) == bytes(copy_format.encode([plain, other]))
+    rows = [bytes(words[i], "ascii") for i in picked[:3]]
+    stream = bytes(copy_format.encode([chosen]))
+    assert stream.startswith(
+        copy_format.HEADER + b"\x00\x01" + len(rows[0]).to_bytes(4, "big") + rows[0]
+    )

@@ -123,3 +123,21 @@ def test_alphabet_digits_write_the_value_in_the_alphabet() -> None:
     alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz"
     got = [bytes(r).decode() for r in g.alphabet_digits(values, alphabet, 3)]
     assert got == ["000", "001", "00z", "010", "zzz"]
+
+
+@pytest.mark.parametrize("buckets", [1, 2, 5, 32, 33, 300, 10_000])
+def test_search_cdf_is_numpys_search_exactly(buckets: int) -> None:
+    # Both strategies (counted comparisons up to 32 buckets, a guide table beyond), on
+    # skewed and zero-weight buckets, and on uniforms that sit exactly on the edges.
+    rng = np.random.default_rng(buckets)
+    for power in (1, 8, 30):
+        weights = rng.random(buckets) ** power
+        weights[rng.random(buckets) < 0.2] = 0.0
+        weights[-1] += 1e-3
+        cdf = np.cumsum(weights)
+        cdf /= cdf[-1]
+        cdf[-1] = 1.0
+        u = np.concatenate([rng.random(20_000), cdf[:-1], np.nextafter(cdf[:-1], 0), [0.0]])
+        u = np.append(u, np.nextafter(1.0, 0.0))
+        want = np.minimum(np.searchsorted(cdf, u, side="right"), buckets - 1)
+        np.testing.assert_array_equal(g.search_cdf(cdf, u), want)

@@ -209,6 +209,45 @@ def test_nulls_come_at_their_fraction_in_text_and_numbers() -> None:
     assert len(stream) == 19 + 2 + N * 2 + int(mask.sum()) * 4 + int((~mask).sum()) * 8
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_nulls_leave_the_other_rows_as_they_were(count: int) -> None:
+    # A phrase of several words is joined on its rows that are not NULL only.
+    settings = {"type": "text", "gen": "words", "count": count, "key": 5}
+    some = column({**settings, "null": 0.8}, rows=5_000, chunk_rows=2_000)
+    every = column(settings, rows=5_000, chunk_rows=2_000)
+    assert 0.75 < sum(v is None for v in some) / len(some) < 0.85
+    assert [v for v in some if v is not None] == [
+        w for v, w in zip(some, every, strict=True) if v is not None
+    ]
+
+
+def test_a_mostly_null_phrase_in_a_child_table_keeps_its_other_rows() -> None:
+    # Under a parent, rows are named by their slots: the words of the non-NULL rows alone
+    # must be the words those rows have without NULLs.
+    def note(null: float) -> list[str | None]:
+        settings: dict[str, object] = {"type": "text", "gen": "words", "count": 2, "key": 9}
+        d = from_dict(
+            {
+                "name": "t",
+                "chunk_rows": 300,
+                "tables": {
+                    "p": {"rows": "scale", "columns": {"id": {"type": "int", "gen": "sequence"}}},
+                    "c": {
+                        "rows": {"parent": "p", "law": "poisson", "mean": 3},
+                        "columns": {"x": {**settings, **({"null": null} if null else {})}},
+                    },
+                },
+            }
+        )
+        return [v for chunk in Rows(d, 1_000) for v in as_python(chunk.values("c", "x"))]
+
+    some, every = note(0.8), note(0.0)
+    assert 0.75 < sum(v is None for v in some) / len(some) < 0.85
+    assert [v for v in some if v is not None] == [
+        w for v, w in zip(some, every, strict=True) if v is not None
+    ]
+
+
 def test_json_objects_are_built_from_their_fields() -> None:
     x = column(
         {
@@ -425,3 +464,29 @@ def test_faker_is_a_vocabulary_drawn_once_then_sampled() -> None:
     assert x != column(
         {"type": "text", "gen": "faker", "provider": "city", "size": 50}, rows=N, seed=1
     )
+
+
+def test_each_lookup_reads_the_row_its_own_reference_points_to() -> None:
+    # Two references in one row (each computed once per unit, lookups included) must not
+    # share their rows; the looked-up column is itself computed (expr) at that row.
+    big = "bigint"
+    products = {
+        "id": {"type": big, "gen": "sequence"},
+        "ten": {"type": big, "gen": "expr", "expr": "id * 10"},
+    }
+    lines = {
+        "a": {"type": big, "gen": "ref", "table": "p"},
+        "b": {"type": big, "gen": "ref", "table": "p", "popularity": "zipf"},
+        "la": {"type": big, "gen": "lookup", "ref": "a", "column": "ten"},
+        "lb": {"type": big, "gen": "lookup", "ref": "b", "column": "ten"},
+    }
+    tables = {"p": {"rows": 500, "columns": products}, "t": {"rows": "scale", "columns": lines}}
+    d = from_dict({"name": "two", "chunk_rows": 700, "tables": tables})
+    for chunk in Rows(d, 2_000, seed=3):
+        if not chunk.rows("t"):
+            continue
+        lb, la = chunk.values("t", "lb"), chunk.values("t", "la")  # lookups first
+        a, b = chunk.values("t", "a"), chunk.values("t", "b")
+        np.testing.assert_array_equal(la, np.asarray(a) * 10)
+        np.testing.assert_array_equal(lb, np.asarray(b) * 10)
+        assert (np.asarray(a) != np.asarray(b)).mean() > 0.9

@@ -240,7 +240,10 @@ def test_a_bad_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
     missing = subprocess.run(
         [sys.executable, "-m", "pgbulk", "spec", "check", "nope"], capture_output=True, text=True
     )
-    assert missing.returncode == 2 and "not a built-in spec (pgbench, shop)" in missing.stderr
+    assert (
+        missing.returncode == 2
+        and "not a built-in spec (contacts, pgbench, shop)" in missing.stderr
+    )
 
 
 def test_verify_tests_a_columns_law_only_where_the_type_keeps_the_draw() -> None:
