@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -92,6 +93,12 @@ def _print(report: LoadReport, as_json: bool, quiet: bool) -> None:
     show_default=True,
     help="When the tables already hold rows: refuse, drop and reload, or finish an interrupted load.",
 )
+@click.option(
+    "--original-schema",
+    is_flag=True,
+    help="Contacts: the original project's exact schema, without the indexes on "
+    "emails.user_id and phone_numbers.user_id (ON DELETE CASCADE then scans both tables).",
+)
 @_load_options
 @server_options
 def load_command(
@@ -104,6 +111,7 @@ def load_command(
     max_per_user: int,
     schema_name: str,
     if_exists: str,
+    original_schema: bool,
     workers: int,
     constraint_jobs: int | None,
     maintenance_work_mem: str | None,
@@ -122,6 +130,13 @@ def load_command(
     """
     chosen = spec_dataset(click.get_current_context(), spec_source, scale)
     spec = contacts_spec(chunk_users, uuid_version, zipf_a, max_per_user)
+    if original_schema:
+        if chosen is not None:
+            raise click.UsageError(
+                "--original-schema is the contacts dataset's (--users N); a spec says its "
+                "own indexes"
+            )
+        spec = dataclasses.replace(spec, user_id_indexes=False)
     the_shard = Shard.parse(shard) if shard else shard_from_env(os.environ)
     progress = for_terminal(quiet or as_json)
     report = load(

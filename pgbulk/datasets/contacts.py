@@ -9,7 +9,8 @@ numbers are independent draws of a Zipf law with exponent ``zipf_a`` truncated t
 is 16 digits, a keyed permutation of (owner, n): unique by construction. The final
 schema is the original project's (``../shared/docs/seed-facts.md``) with two deliberate
 additions: indexes on ``emails.user_id`` and ``phone_numbers.user_id``, so that ``ON
-DELETE CASCADE`` of one user does not scan both child tables. Defaults use the built-in
+DELETE CASCADE`` of one user does not scan both child tables (``user_id_indexes=False``,
+``pgbulk load --original-schema``: the original's exact schema). Defaults use the built-in
 ``gen_random_uuid()`` (PostgreSQL 13+) instead of the ``uuid-ossp`` extension's
 ``uuid_generate_v4()``.
 
@@ -51,6 +52,9 @@ class ContactsSpec:
     uuid_version: UuidVersion = 4
     chunk_users: int = 25_000
     uuid7_epoch_ms: int = DEFAULT_UUID7_EPOCH_MS
+    #: the indexes on emails.user_id and phone_numbers.user_id; False: the original's
+    #: exact schema (a user's ON DELETE CASCADE then scans both child tables)
+    user_id_indexes: bool = True
 
     name = "contacts"
 
@@ -76,7 +80,10 @@ class ContactsSpec:
         return PHONE_SPACE // self.max_per_user
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.name, **asdict(self)}
+        data = {"dataset": self.name, **asdict(self)}
+        if self.user_id_indexes:  # the default is left out: ledgers written before it match
+            del data["user_id_indexes"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContactsSpec:
@@ -94,6 +101,8 @@ def dataset(spec: ContactsSpec | None = None) -> Dataset:
         for column in table["columns"]:
             if column["gen"] == "uuid":
                 column.update(version=spec.uuid_version, epoch_ms=spec.uuid7_epoch_ms)
+        if not spec.user_id_indexes:
+            table.pop("indexes", None)
     return dataclasses.replace(build(definition), definition=spec.to_dict())
 
 

@@ -155,3 +155,16 @@ def test_server_lifecycle(pg_bin: str | None) -> None:
         assert json.loads(pgbulk("server", "status", "--json", *extra).stdout)["running"] is False
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_original_schema_is_for_contacts_only() -> None:
+    from click.testing import CliRunner
+
+    from pgbulk.cli import cli
+
+    result = CliRunner().invoke(
+        cli,
+        ["load", "--spec", "shop", "--scale", "10", "--original-schema", "--dsn", "host=/nowhere"],
+    )
+    assert result.exit_code == 2
+    assert "--original-schema is the contacts dataset's" in result.output

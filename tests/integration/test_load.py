@@ -226,3 +226,29 @@ def test_missing_schema_and_missing_privileges_are_clear_errors(db18_dsn: str) -
         with psycopg.connect(db18_dsn, autocommit=True) as conn:
             conn.execute("DROP OWNED BY pgbulk_reader")
             conn.execute("DROP ROLE pgbulk_reader")
+
+
+def test_the_original_schema_has_no_user_id_indexes_and_resumes_as_such(db18_dsn: str) -> None:
+    import dataclasses
+
+    from pgbulk import fingerprint
+    from pgbulk.verify import verify
+
+    original = dataclasses.replace(SMALL, user_id_indexes=False)
+    assert "user_id_indexes" not in SMALL.to_dict()  # ledgers of the default stay as they were
+    assert ContactsSpec.from_dict(original.to_dict()) == original
+    report = load(db18_dsn, users=2_500, seed=5, spec=original)
+    assert report.state == "complete"
+    with psycopg.connect(db18_dsn) as conn:
+        indexes = {
+            r[0]
+            for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+        }
+    assert indexes == set(EXPECTED_INDEXES) - {"emails_user_id_idx", "phone_numbers_user_id_idx"}
+    # the same rows as with the indexes; verify reads the schema from the ledger
+    assert fingerprint.of_database(db18_dsn) == fingerprint.of_dataset(
+        Rows(contacts_dataset(SMALL), 2_500, seed=5)
+    )
+    assert verify(db18_dsn).ok
+    again = load(db18_dsn, users=2_500, seed=5, spec=original, if_exists="resume")
+    assert again.state == "complete" and any("nothing to do" in n for n in again.notes)
