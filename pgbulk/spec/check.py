@@ -10,6 +10,7 @@ from pgbulk.generators import FromParent, Template, UniqueText, Uuid
 from pgbulk.generators.base import Generator
 from pgbulk.generators.ids import Uuid7At
 from pgbulk.generators.numbers import TEXTS, Categorical, Drawn, Position
+from pgbulk.generators.empirical import SiblingRef
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
 from pgbulk.generators.structured import ArrayOf, Json
 from pgbulk.model import Column, Dataset, Fixed, PerParent, PerScale, Table
@@ -87,11 +88,14 @@ def _unique_sets(table: Table) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _composite_by_position(columns: tuple[str, ...], table: Table, dataset: Dataset) -> bool:
-    """(the parent's unique key copied, the position n): unique by construction."""
+    """(the parent's unique key copied, the position n or a reference distinct among the
+    parent's children): unique by construction."""
     if table.parent is None:
         return False
     parent = dataset.table(table.parent)
-    has_position = any(isinstance(_bare(table.column(c).generator), Position) for c in columns)
+    has_position = any(
+        isinstance(_bare(table.column(c).generator), Position | SiblingRef) for c in columns
+    )
     copied = [
         g.column for c in columns if isinstance(g := _bare(table.column(c).generator), FromParent)
     ]
@@ -141,7 +145,7 @@ def check_references(dataset: Dataset) -> None:
             where = _where(table.name, column.name)
             g = _bare(column.generator)
             source: tuple[Table, str] | None = None
-            if isinstance(g, Reference):
+            if isinstance(g, Reference | SiblingRef):
                 if g.table not in dataset.table_names:
                     raise SpecError(f"{where}ref table {g.table!r} is not a table of the spec")
                 target = dataset.table(g.table)
@@ -153,6 +157,10 @@ def check_references(dataset: Dataset) -> None:
                 if isinstance(target.rows, Fixed) and target.rows.rows == 0:
                     raise SpecError(f"{where}ref to {g.table}, which has no rows: give it rows")
                 source = (target, g.target_column(dataset))
+                if isinstance(g, SiblingRef) and table.parent is None:
+                    raise SpecError(
+                        f'{where}sibling_ref needs rows = {{ parent = "<table>", ... }} on {table.name}'
+                    )
             elif isinstance(g, Lookup):
                 if g.ref not in table.column_names or not isinstance(
                     ref := _bare(table.column(g.ref).generator), Reference

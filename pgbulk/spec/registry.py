@@ -7,6 +7,7 @@ from typing import Any
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid, ZipfCount
 from pgbulk.generators.base import CountLaw, Generator
+from pgbulk.generators.empirical import Empirical, EmpiricalText, SiblingRef
 from pgbulk.generators.counts import EmpiricalCount, FixedCount, PoissonCount, UniformCount
 from pgbulk.generators.ids import Nanoid, RandomString, UniqueInt, Uuid7At
 from pgbulk.generators.numbers import (
@@ -64,6 +65,9 @@ GENERATORS: dict[str, type[Generator]] = {
         Lookup,
         Tree,
         FromParent,
+        Empirical,
+        EmpiricalText,
+        SiblingRef,
     )
 }
 
@@ -87,7 +91,7 @@ def fillable(generator: Generator) -> frozenset[str] | None:
     """The base types ``generator`` can fill; None when any (it copies another column)."""
     if isinstance(generator, Nullable):
         return fillable(generator.inner)
-    if isinstance(generator, Reference | ArrayOf):
+    if isinstance(generator, Reference | SiblingRef | ArrayOf):
         return None
     if isinstance(generator, Constant) and generator.value is None:
         return None
