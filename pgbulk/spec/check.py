@@ -8,9 +8,9 @@ import dataclasses
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid
 from pgbulk.generators.base import Generator
+from pgbulk.generators.empirical import SiblingRef
 from pgbulk.generators.ids import Uuid7At
 from pgbulk.generators.numbers import TEXTS, Categorical, Drawn, Position
-from pgbulk.generators.empirical import SiblingRef
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
 from pgbulk.generators.structured import ArrayOf, Json
 from pgbulk.model import Column, Dataset, Fixed, PerParent, PerScale, Table

@@ -7,8 +7,8 @@ from typing import Any
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid, ZipfCount
 from pgbulk.generators.base import CountLaw, Generator
-from pgbulk.generators.empirical import Empirical, EmpiricalText, SiblingRef
 from pgbulk.generators.counts import EmpiricalCount, FixedCount, PoissonCount, UniformCount
+from pgbulk.generators.empirical import Empirical, EmpiricalText, SiblingRef
 from pgbulk.generators.ids import Nanoid, RandomString, UniqueInt, Uuid7At
 from pgbulk.generators.numbers import (
     TEXTS,
