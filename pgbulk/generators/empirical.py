@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pgbulk.model import Column, Dataset, Table
 
 Order = Literal["random", "increasing", "decreasing"]
+_SPREAD = 2_654_435_761  # a prime: coprime with any smaller number of tokens
 _ALPHABET = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
 
 
@@ -178,7 +179,7 @@ def base26(k: npt.NDArray[np.int64], width: int) -> npt.NDArray[np.uint8]:
 class EmpiricalText(Drawn):
     """The most common ``values`` with their frequencies ``weights`` (fractions of the
     non-NULL rows); the rest are ``distinct`` other values (< 0: that fraction of the
-    table's rows, as ``pg_stats.n_distinct``), each a token drawn uniformly: token k sits
+    table's rows, as ``pg_stats.n_distinct``), each a token as often as the others: token k sits
     in bucket k x buckets / distinct of the histogram ``bounds`` (it starts with that
     bound, so the tokens sort as the source), ends with k in letters (so distinct tokens
     differ), and its length comes from ``lengths`` (a width law: lengths equally likely,
@@ -233,10 +234,10 @@ class EmpiricalText(Drawn):
                 draw_discrete(np.arange(len(w), dtype=np.int64), w / w.sum(), u),
             )
         distinct = self.others(frame)
-        k = np.minimum(
-            np.floor(np.clip(u - mass, 0.0, None) / (1.0 - mass) * distinct).astype(np.int64),
-            distinct - 1,
-        )
+        # Not drawn: the slots spread over the tokens by a multiplicative hash, so the
+        # rows hold exactly ``distinct`` tokens, each as often (a draw would leave 1/e unseen).
+        slots = frame.slots() % np.uint64(distinct)
+        k = (slots * np.uint64(_SPREAD % distinct) % np.uint64(distinct)).astype(np.int64)
         text = self._tokens(frame.seed, key.key, k, distinct)
         if not self.values or mass <= 0:
             return text
@@ -322,3 +323,57 @@ class SiblingRef(Drawn):
         return self.column or (
             target.primary_key[0] if target.primary_key else target.columns[0].name
         )
+
+
+@dataclass(frozen=True)
+class ChildRef(Drawn):
+    """The ``column`` of a row of ``table``, a table made under a top-level parent: a parent
+    row uniformly among those with children, then one of its children uniformly. The row's
+    value is recomputed from (parent row, n), never read. Columns with the same ``key``
+    point to the same row: a composite foreign key (lineitem's part and supplier to
+    partsupp) is one ``child_ref`` per column, all with one key."""
+
+    kind = "child_ref"
+    types = frozenset()  # any: the referenced column's type
+    table: str = ""
+    column: str = ""
+    key: int | None = None
+
+    #: Rounds of redrawing a parent that has no children before giving up.
+    ROUNDS: ClassVar[int] = 64
+
+    def __post_init__(self) -> None:
+        if not self.table or not self.column:
+            raise ParameterError("child_ref", (self.table, self.column), "needs table and column")
+
+    def generate(self, frame: Frame, column: Column) -> Values:
+        from pgbulk.errors import PgbulkError
+        from pgbulk.generators.base import default_key as law_key
+
+        target = frame.dataset.table(self.table)
+        if not isinstance(target.rows, PerParent):
+            raise PgbulkError(f"{frame.table.name}.{column.name}: child_ref needs a child table")
+        law = target.rows.law
+        parent = frame.dataset.table(target.rows.parent)
+        n_parents = frame.dataset.root_rows(parent, frame.scale)
+        key = self.keyed(frame, column).key
+        rows = np.zeros(frame.rows, dtype=np.int64)
+        counts = np.zeros(frame.rows, dtype=np.int64)
+        todo = np.arange(frame.rows)
+        counters = frame.slots().astype(np.int64)
+        for r in range(self.ROUNDS):
+            u = unit_interval(keyed_u64(frame.seed, key + r, counters[todo]))
+            rows[todo] = np.minimum(np.floor(u * n_parents).astype(np.int64), n_parents - 1)
+            parents = frame.at_rows(parent, rows[todo])
+            counts[todo] = law.draw(parents, law.key or law_key(target.name, "#rows"))
+            todo = todo[counts[todo] == 0]
+            if not todo.size:
+                break
+        else:
+            raise PgbulkError(
+                f"{frame.table.name}.{column.name}: the {parent.name} rows drawn have no {self.table} rows"
+            )
+        v = unit_interval(keyed_u64(frame.seed, key ^ 0x5EED, counters))
+        positions = np.minimum(np.floor(v * counts).astype(np.int64), counts - 1)
+        parents = frame.at_rows(parent, rows)
+        return frame.at_children(target, parents, positions).values(self.column)

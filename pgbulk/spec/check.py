@@ -8,7 +8,7 @@ import dataclasses
 
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid
 from pgbulk.generators.base import Generator
-from pgbulk.generators.empirical import SiblingRef
+from pgbulk.generators.empirical import ChildRef, SiblingRef
 from pgbulk.generators.ids import Uuid7At
 from pgbulk.generators.numbers import TEXTS, Categorical, Drawn, Position
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
@@ -161,6 +161,21 @@ def check_references(dataset: Dataset) -> None:
                     raise SpecError(
                         f'{where}sibling_ref needs rows = {{ parent = "<table>", ... }} on {table.name}'
                     )
+            elif isinstance(g, ChildRef):
+                if g.table not in dataset.table_names:
+                    raise SpecError(
+                        f"{where}child_ref table {g.table!r} is not a table of the spec"
+                    )
+                target = dataset.table(g.table)
+                if target.parent is None or dataset.table(target.parent).parent is not None:
+                    raise SpecError(
+                        f"{where}child_ref to {g.table}: it needs a table made under a top-level table"
+                    )
+                if g.column not in target.column_names:
+                    raise SpecError(
+                        f"{where}child_ref column {g.column!r} is not a column of {g.table}"
+                    )
+                source = (target, g.column)
             elif isinstance(g, Lookup):
                 if g.ref not in table.column_names or not isinstance(
                     ref := _bare(table.column(g.ref).generator), Reference
