@@ -270,6 +270,8 @@ def fit_values(
         out |= {"values": [v for v, _ in pairs], "weights": [_r(f) for _, f in pairs]}
     if bounds:
         out["bounds"] = bounds
+        if order == "random":
+            out["distinct"] = _r(stats.n_distinct)
     if order != "random":
         out["order"] = order
     if not bounds and order != "random":
@@ -612,6 +614,9 @@ def _fit_columns(
         if in_key:
             made[first] = {"gen": "sibling_ref", "table": fk.ref_table, "column": fk.ref_columns[0]}
             notes[first] = f"a {fk.ref_table} row, distinct among its parent's rows{law}"
+            if fk.children and _even(fk.children):
+                made[first]["spread"] = "even"
+                notes[first] += " (nearly the same for every row: spread evenly)"
         else:
             made[first] = {"gen": "ref", "table": fk.ref_table, "column": fk.ref_columns[0]}
             notes[first] = f"a {fk.ref_table} row, uniformly{law}"
@@ -739,6 +744,14 @@ def _fit_columns(
         out["unique"] = uniques
     if foreign_keys:
         out["foreign_keys"] = foreign_keys
+
+
+def _even(children: dict[int, int]) -> bool:
+    """Whether every parent has nearly the same number of children (sd < 5% of the mean)."""
+    p = normalized(children)
+    mean = sum(k * v for k, v in p.items())
+    var = sum((k - mean) ** 2 * v for k, v in p.items())
+    return mean > 0 and math.sqrt(var) < 0.05 * mean
 
 
 def _low(c: ColumnInfo) -> int:

@@ -139,3 +139,37 @@ def import_command(
     )
     if fitted.problems:
         sys.exit(EXIT_PARTIAL)
+
+
+@spec_group.command("compare")
+@click.option(
+    "--dsn", "dsns_", multiple=True, required=True, metavar="DSN", help="Twice: database A, then B."
+)
+@click.option(
+    "--schema", "schemas", multiple=True, help="Schema to read (repeatable; default public)."
+)
+@click.option(
+    "--tables", "tables", multiple=True, help="Tables to compare (repeatable, or comma-separated)."
+)
+@click.option("--analyze", is_flag=True, help="Run ANALYZE on both sides first.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def compare_command(
+    dsns_: tuple[str, ...],
+    schemas: tuple[str, ...],
+    tables: tuple[str, ...],
+    analyze: bool,
+    as_json: bool,
+) -> None:
+    """Per column, foreign key and table, the distance between two databases' statistics."""
+    from pgbulk.catalog.compare import compare, render
+
+    if len(dsns_) != 2:
+        raise click.UsageError("give --dsn twice: the database A, then B")
+    names = [t for item in tables for t in item.split(",") if t]
+    result = compare(
+        dsns_[0], dsns_[1], schemas=list(schemas) or None, tables=names or None, analyze=analyze
+    )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        click.echo(render(result))

@@ -57,6 +57,45 @@ def expected_rows(dataset: Dataset, table: Table, scale: int) -> float:
     return float(dataset.root_rows(table, scale))
 
 
+def spread(
+    frame: Frame, distinct: int, share: float, key: int
+) -> tuple[npt.NDArray[np.int64], int]:
+    """Each row's value index in ``0..space-1``, such that the rows (a share ``share`` of
+    them take it) hold about ``distinct`` indices, equally often; and ``space``.
+
+    In a top-level table, a multiplicative hash of the row number modulo ``distinct``:
+    exactly ``distinct`` indices. In a child table (slots have gaps), the slot itself when
+    nearly every row is distinct, else a keyed hash modulo the ``space`` at which as many
+    rows drawn uniformly see ``distinct`` indices: ``space (1 - e^(-rows/space)) = distinct``.
+    """
+    slots = frame.slots()
+    if frame.parent is None:
+        d = max(1, distinct)
+        k = (slots % np.uint64(d)) * np.uint64(_SPREAD % d) % np.uint64(d)
+        return k.astype(np.int64), d
+    rows = expected_rows(frame.dataset, frame.table, frame.scale) * share
+    if distinct >= 0.95 * rows:
+        space = int(slot_space(frame.dataset, frame.table, frame.scale))
+        return slots.astype(np.int64), max(1, space)
+    lo, hi = float(distinct), float(distinct) * 1e6
+    for _ in range(100):  # bisection: seen(space) grows with space
+        mid = (lo + hi) / 2
+        if mid * -math.expm1(-rows / mid) < distinct:
+            lo = mid
+        else:
+            hi = mid
+    space = max(1, round(hi))
+    return (keyed_u64(frame.seed, key ^ 0xD15, slots.astype(np.int64)) % np.uint64(space)).astype(
+        np.int64
+    ), space
+
+
+def _distinct_total(distinct: float, frame: Frame) -> float:
+    if distinct > 0:
+        return distinct
+    return -distinct * expected_rows(frame.dataset, frame.table, frame.scale)
+
+
 def _weights(name: str, weights: tuple[float, ...], values: tuple[Any, ...]) -> float:
     if len(weights) != len(values) or any(_number(name, w) < 0 for w in weights):
         raise ParameterError(name, list(weights), f"must be {len(values)} fractions >= 0")
@@ -76,7 +115,8 @@ class Empirical(Drawn):
     """The most common ``values`` with their frequencies ``weights`` (fractions of the
     non-NULL rows), then for the remaining mass an equi-depth histogram: a bucket between
     two successive ``bounds`` equally likely, the value uniform within it (integers and
-    dates in whole steps). ``order``: ``increasing`` / ``decreasing`` places the values by
+    dates in whole steps); with ``distinct`` (a count, or < 0 a fraction of the rows),
+    that many values (less the common ones) at the histogram's quantiles, equally often. ``order``: ``increasing`` / ``decreasing`` places the values by
     the row (a column correlated with the physical order) instead of drawing them."""
 
     kind = "empirical"
@@ -85,6 +125,7 @@ class Empirical(Drawn):
     weights: tuple[float, ...] = ()
     bounds: tuple[Any, ...] = ()
     order: Order = "random"
+    distinct: float = 0.0
     key: int | None = None
 
     def __post_init__(self) -> None:
@@ -102,6 +143,8 @@ class Empirical(Drawn):
         if not self.bounds and mass <= 0:
             raise ParameterError("empirical weights", list(self.weights), "must not all be 0")
         _order("empirical order", self.order)
+        if _number("empirical distinct", self.distinct) < -1:
+            raise ParameterError("empirical distinct", self.distinct, "must be >= -1")
         kinds = {isinstance(v, str) for v in (*self.values, *self.bounds)}
         if len(kinds) > 1 or any(isinstance(v, bool) for v in (*self.values, *self.bounds)):
             raise ParameterError(
@@ -145,6 +188,10 @@ class Empirical(Drawn):
         if self.bounds:
             bounds = self._numbers(column, self.bounds)
             v = (u[~common] - mass) / max(1.0 - mass, 1e-300) * (len(bounds) - 1)
+            if self.distinct and self.order == "random":  # as many values as the source
+                others = max(1, round(_distinct_total(self.distinct, frame)) - len(self.values))
+                k, space = spread(frame, others, 1.0 - mass, self.keyed(frame, column).key)
+                v = (k[~common] + 0.5) / space * (len(bounds) - 1)
             bucket = np.clip(np.floor(v).astype(np.int64), 0, len(bounds) - 2)
             frac = np.clip(v - bucket, 0.0, 1.0)
             lo, hi = bounds[bucket], bounds[bucket + 1]
@@ -173,6 +220,21 @@ def base26(k: npt.NDArray[np.int64], width: int) -> npt.NDArray[np.uint8]:
         out[:, i] = _ALPHABET[rest % 26]
         rest //= 26
     return out
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _needed(bounds: list[bytes], i: int) -> int:
+    before = _common_prefix(bounds[i - 1], bounds[i]) if i > 0 else -1
+    after = _common_prefix(bounds[i], bounds[i + 1]) if i + 1 < len(bounds) else -1
+    return min(len(bounds[i]), max(before, after) + 1)
 
 
 @dataclass(frozen=True)
@@ -217,11 +279,7 @@ class EmpiricalText(Drawn):
 
     def others(self, frame: Frame) -> int:
         """How many distinct values besides the most common ones."""
-        if self.distinct > 0:
-            total = self.distinct
-        else:
-            total = -self.distinct * expected_rows(frame.dataset, frame.table, frame.scale)
-        return max(1, round(total) - len(self.values))
+        return max(1, round(_distinct_total(self.distinct, frame)) - len(self.values))
 
     def generate(self, frame: Frame, column: Column) -> Values:
         key = self.keyed(frame, column)
@@ -233,11 +291,8 @@ class EmpiricalText(Drawn):
                 list(self.values),
                 draw_discrete(np.arange(len(w), dtype=np.int64), w / w.sum(), u),
             )
-        distinct = self.others(frame)
-        # Not drawn: the slots spread over the tokens by a multiplicative hash, so the
-        # rows hold exactly ``distinct`` tokens, each as often (a draw would leave 1/e unseen).
-        slots = frame.slots() % np.uint64(distinct)
-        k = (slots * np.uint64(_SPREAD % distinct) % np.uint64(distinct)).astype(np.int64)
+        # Not drawn: the rows spread over the tokens (a draw would leave 1/e of them unseen).
+        k, distinct = spread(frame, self.others(frame), 1.0 - mass, key.key)
         text = self._tokens(frame.seed, key.key, k, distinct)
         if not self.values or mass <= 0:
             return text
@@ -259,15 +314,18 @@ class EmpiricalText(Drawn):
         lengths = np.asarray(self.lengths, dtype=np.int64)
         pick = unit_interval(keyed_u64(seed, key ^ 0x7E47, k))
         target = lengths[np.minimum((pick * len(lengths)).astype(np.int64), len(lengths) - 1)]
-        prefix_len = np.maximum(target - width, 0)
         # Bytes, not characters: a cut must not split one, so other characters become '?'.
         bounds = [b.encode("ascii", "replace") for b in self.bounds] or [b""]
+        # A token keeps at least its bound up to the first byte that differs from the
+        # neighbouring bounds, so that it sorts between them.
+        need = np.array([_needed(bounds, i) for i in range(len(bounds))], dtype=np.int64)
         pad = max(int(lengths.max()), max(len(b) for b in bounds), 1)
         matrix = np.full((len(bounds), pad), ord("x"), dtype=np.uint8)
         for i, b in enumerate(bounds):  # once per bound, not per row
             matrix[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
         buckets = max(len(bounds) - 1, 1)
         bucket = np.minimum(k * buckets // distinct, len(bounds) - 1)
+        prefix_len = np.maximum(target - width, need[bucket])
         total = prefix_len + width
         chars = np.zeros((k.shape[0], int(total.max()) if k.size else width), dtype=np.uint8)
         chars[:, : min(pad, chars.shape[1])] = matrix[bucket, : chars.shape[1]]
@@ -282,19 +340,23 @@ class EmpiricalText(Drawn):
 @dataclass(frozen=True)
 class SiblingRef(Drawn):
     """The ``column`` of a row of top-level ``table``, distinct among the rows of one parent:
-    row ``(h(parent) + n x step) mod rows``, h a keyed hash of the parent and step the
-    table's rows // the law's most children. A composite key (partsupp's part and
+    row ``(h(parent) + n x step) mod rows``, h a keyed hash of the parent (``spread =
+    "even"``: the parent's slot, so that each target row is referenced as often) and step
+    the table's rows // the law's most children. A composite key (partsupp's part and
     supplier) stays unique by construction."""
 
     kind = "sibling_ref"
     types = frozenset()  # any: the referenced column's type
     table: str = ""
     column: str = ""
+    spread: Literal["keyed", "even"] = "keyed"
     key: int | None = None
 
     def __post_init__(self) -> None:
         if not self.table:
             raise ParameterError("sibling_ref table", self.table, "must name the referenced table")
+        if self.spread not in ("keyed", "even"):
+            raise ParameterError("sibling_ref spread", self.spread, "must be keyed or even")
 
     def generate(self, frame: Frame, column: Column) -> Values:
         from pgbulk.errors import PgbulkError
@@ -313,7 +375,10 @@ class SiblingRef(Drawn):
                 f"children per parent exceed the {n:,} rows of {self.table}: they cannot differ",
             )
         owners = frame.parent.slots()[frame.owner_rows]
-        h = keyed_u64(frame.seed, self.keyed(frame, column).key, owners.astype(np.int64))
+        if self.spread == "even":  # every target row referenced as often
+            h = owners.astype(np.uint64)
+        else:
+            h = keyed_u64(frame.seed, self.keyed(frame, column).key, owners.astype(np.int64))
         step = max(1, n // most)
         rows = (h % np.uint64(n)).astype(np.int64) + frame.positions * step
         return frame.at_rows(target, rows % n).values(self.target_column(frame.dataset))
