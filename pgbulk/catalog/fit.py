@@ -164,8 +164,8 @@ def _coarse(x: float, span: float, down: bool) -> float:
     """``x`` rounded to two significant digits of ``span`` (outward for a range's end)."""
     if span <= 0:
         return x
-    step = 10 ** (math.floor(math.log10(span)) - 1)
-    return (math.floor(x / step) if down else math.ceil(x / step)) * step
+    step = 10.0 ** (math.floor(math.log10(span)) - 1)
+    return float((math.floor(x / step) if down else math.ceil(x / step)) * step)
 
 
 def shape_only(
@@ -563,12 +563,12 @@ def _fit_columns(
         if fk.on_delete != "no action":
             entry["on_delete"] = fk.on_delete
         if fk is parent_fk:
-            for c, rc in zip(fk.columns, fk.ref_columns, strict=True):
-                made[c] = {"gen": "parent", "column": rc}
-                notes[c] = f"the parent {fk.ref_table} row's {rc}"
+            for name, rc in zip(fk.columns, fk.ref_columns, strict=True):
+                made[name] = {"gen": "parent", "column": rc}
+                notes[name] = f"the parent {fk.ref_table} row's {rc}"
             foreign_keys.append(entry)
             continue
-        if any(c in made for c in fk.columns):
+        if any(name in made for name in fk.columns):
             fitted.problems.append(
                 f"table {t.name}: foreign key {fk.name} shares a column with another: dropped"
             )
@@ -582,9 +582,14 @@ def _fit_columns(
                 )
                 continue
             shared = zlib.crc32(f"{t.name}.{fk.name}".encode())
-            for c, rc in zip(fk.columns, fk.ref_columns, strict=True):
-                made[c] = {"gen": "child_ref", "table": fk.ref_table, "column": rc, "key": shared}
-                notes[c] = (
+            for name, rc in zip(fk.columns, fk.ref_columns, strict=True):
+                made[name] = {
+                    "gen": "child_ref",
+                    "table": fk.ref_table,
+                    "column": rc,
+                    "key": shared,
+                }
+                notes[name] = (
                     f"{rc} of a {fk.ref_table} row (a {grand} row uniformly, then one of its"
                     f" {fk.ref_table} rows); the columns of {fk.name} share a key: one row"
                 )
@@ -600,7 +605,7 @@ def _fit_columns(
                     f"table {t.name}: self-referencing foreign key {fk.name} on NOT NULL or several columns: dropped"
                 )
             continue
-        if any(c in made for c in fk.columns):
+        if any(name in made for name in fk.columns):
             fitted.problems.append(
                 f"table {t.name}: foreign key {fk.name} shares a column with another: dropped"
             )
@@ -620,15 +625,15 @@ def _fit_columns(
         else:
             made[first] = {"gen": "ref", "table": fk.ref_table, "column": fk.ref_columns[0]}
             notes[first] = f"a {fk.ref_table} row, uniformly{law}"
-        for c, rc in zip(fk.columns[1:], fk.ref_columns[1:], strict=True):
-            made[c] = {"gen": "lookup", "ref": first, "column": rc}
-            notes[c] = f"{rc} of the {fk.ref_table} row {first} points to"
+        for name, rc in zip(fk.columns[1:], fk.ref_columns[1:], strict=True):
+            made[name] = {"gen": "lookup", "ref": first, "column": rc}
+            notes[name] = f"{rc} of the {fk.ref_table} row {first} points to"
         if target.rows == 0:
             fitted.problems.append(
                 f"table {t.name}: foreign key {fk.name} to empty {fk.ref_table}: dropped"
             )
-            for c in fk.columns:
-                made.pop(c, None)
+            for name in fk.columns:
+                made.pop(name, None)
             continue
         foreign_keys.append(entry)
     # keys
@@ -636,11 +641,11 @@ def _fit_columns(
     key_sets = ([t.primary_key] if t.primary_key else []) + t.unique
     for cols in key_sets:
         if len(cols) == 1:
-            c = cols[0]
-            if c in made:
-                if made[c]["gen"] not in ("parent",):
+            col = cols[0]
+            if col in made:
+                if made[col]["gen"] not in ("parent",):
                     fitted.problems.append(
-                        f"table {t.name}, column {c}: unique and a reference: constraint dropped"
+                        f"table {t.name}, column {col}: unique and a reference: constraint dropped"
                     )
                     if cols is t.primary_key:
                         out.pop("primary_key", None)
@@ -648,33 +653,34 @@ def _fit_columns(
                 if cols is not t.primary_key:
                     uniques.append(cols)
                 continue
-            gen = _unique_generator(t, t.column(c), types[(t.name, c)])
-            if gen is None:
+            unique_gen = _unique_generator(t, t.column(col), types[(t.name, col)])
+            if unique_gen is None:
                 fitted.problems.append(
-                    f"table {t.name}, column {c}: unique {types[(t.name, c)].sql} cannot be made"
+                    f"table {t.name}, column {col}: unique {types[(t.name, col)].sql} cannot be made"
                     " unique by construction: constraint dropped"
                 )
                 if cols is t.primary_key:
                     out.pop("primary_key", None)
                 continue
-            made[c] = gen[0]
-            notes[c] = gen[1]
+            made[col] = unique_gen[0]
+            notes[col] = unique_gen[1]
             if cols is not t.primary_key:
                 uniques.append(cols)
             continue
         others = [
-            c for c in cols if c not in made or made[c]["gen"] not in ("parent", "sibling_ref")
+            col
+            for col in cols
+            if col not in made or made[col]["gen"] not in ("parent", "sibling_ref")
         ]
         has_parent = parent_fk is not None and any(
-            made.get(c, {}).get("gen") == "parent" for c in cols
+            made.get(col, {}).get("gen") == "parent" for col in cols
         )
         if has_parent and len(others) == 1 and others[0] not in made:
-            c = others[0]
-            pgtype = types[(t.name, c)]
-            if pgtype.name in INTEGERS - {"numeric"}:
-                start = _low(t.column(c))
-                made[c] = {"gen": "position", "start": start}
-                notes[c] = f"the row's position under its parent, from {start}"
+            col = others[0]
+            if types[(t.name, col)].name in INTEGERS - {"numeric"}:
+                start = _low(t.column(col))
+                made[col] = {"gen": "position", "start": start}
+                notes[col] = f"the row's position under its parent, from {start}"
                 if cols is not t.primary_key:
                     uniques.append(cols)
                 continue
@@ -720,7 +726,7 @@ def _fit_columns(
                     f"table {t.name}, column {c.name}: no generator for {pgtype.sql}: left out"
                 )
                 continue
-            note = note or ("no statistics: by type" if t.analyzed else "no statistics: by type")
+            note = note or "no statistics: by type"
             if t.analyzed and c.stats is None:
                 fitted.problems.append(f"table {t.name}, column {c.name}: no statistics: by type")
         settings |= gen
@@ -816,8 +822,8 @@ def _in_list(values: list[Any], stats: ColumnStats | None, pgtype: PgType) -> di
 def _ranged(gen: dict[str, Any], bounds: tuple[float, float], pgtype: PgType) -> dict[str, Any]:
     low, high = bounds
     if gen["gen"] == "uniform_int":
-        lo = int(math.ceil(low)) if math.isfinite(low) else gen["low"]
-        hi = int(math.floor(high)) if math.isfinite(high) else max(lo, gen["high"])
+        lo = math.ceil(low) if math.isfinite(low) else gen["low"]
+        hi = math.floor(high) if math.isfinite(high) else max(lo, gen["high"])
         return {**gen, "low": lo, "high": max(lo, hi)}
     if gen["gen"] == "uniform":
         lo = low if math.isfinite(low) else gen["low"]

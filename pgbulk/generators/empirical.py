@@ -116,8 +116,9 @@ class Empirical(Drawn):
     non-NULL rows), then for the remaining mass an equi-depth histogram: a bucket between
     two successive ``bounds`` equally likely, the value uniform within it (integers and
     dates in whole steps); with ``distinct`` (a count, or < 0 a fraction of the rows),
-    that many values (less the common ones) at the histogram's quantiles, equally often. ``order``: ``increasing`` / ``decreasing`` places the values by
-    the row (a column correlated with the physical order) instead of drawing them."""
+    that many values (less the common ones) at the histogram's quantiles, equally often.
+    ``order``: ``increasing`` / ``decreasing`` places the values by the row (a column
+    correlated with the physical order) instead of drawing them."""
 
     kind = "empirical"
     types = NUMBERS | INSTANTS
