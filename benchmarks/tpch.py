@@ -43,7 +43,9 @@ def tpchgen(sf: float, out: Path) -> Path:
     if (target / "lineitem.parquet").exists():
         return target
     exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
-    subprocess.run([exe, "parquet", "-s", str(sf), f"--output-dir={target}"], check=True, timeout=600)
+    subprocess.run(
+        [exe, "parquet", "-s", str(sf), f"--output-dir={target}"], check=True, timeout=600
+    )
     return target
 
 

@@ -160,12 +160,15 @@ def synthetic_tokens(literals: list[str]) -> dict[str, str]:
     return out
 
 
-def _coarse(x: float, span: float, down: bool) -> float:
-    """``x`` rounded to two significant digits of ``span`` (outward for a range's end)."""
+def _coarse(x: float, span: float, down: bool | None) -> float:
+    """``x`` rounded to two significant digits of ``span`` (down, up, or to the nearest)."""
     if span <= 0:
         return x
     step = 10.0 ** (math.floor(math.log10(span)) - 1)
-    return float((math.floor(x / step) if down else math.ceil(x / step)) * step)
+    rounded = (
+        math.floor(x / step) if down else math.ceil(x / step) if down is False else round(x / step)
+    )
+    return float(rounded * step)
 
 
 def shape_only(
@@ -186,7 +189,7 @@ def shape_only(
         cdf += (w / (sum(weights) or 1) * mass if not bounds else w) * (grid >= v)
     deciles = np.interp(np.linspace(0, 1, 11), np.maximum.accumulate(cdf), grid)
     span = hi - lo
-    out = [_coarse(float(d), span, down=i < 5) for i, d in enumerate(deciles)]
+    out = [_coarse(float(d), span, down=None) for d in deciles]
     out[0], out[-1] = _coarse(lo, span, True), _coarse(hi, span, False)
     if integer:
         out = [float(round(v)) for v in out]
@@ -745,6 +748,10 @@ def _fit_columns(
         columns[c.name] = settings
         if note:
             fitted.note(t.name, c.name, note)
+    if no_values:  # a key's first value is a value of the source too
+        for settings in columns.values():
+            if settings["gen"] in ("sequence", "position") and settings.get("start", 1) != 1:
+                settings["start"] = 1
     out["columns"] = columns
     if uniques:
         out["unique"] = uniques
