@@ -216,8 +216,8 @@ def fit_values(
     bounds = [b for b in (_value(base, v) for v in stats.bounds) if b is not None]
     if len(bounds) < 2:
         bounds = []
-    if not bounds and pairs:  # the common values are all there is
-        total = sum(f for _, f in pairs)
+    total = sum(f for _, f in pairs)
+    if pairs and (not bounds or total > 1):  # the common values are all there is
         pairs = [(v, f / total) for v, f in pairs]
     source = (
         f"pg_stats: {len(pairs)} common values ({sum(f for _, f in pairs):.1%} of non-NULL rows),"

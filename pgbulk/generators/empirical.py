@@ -100,7 +100,7 @@ def _weights(name: str, weights: tuple[float, ...], values: tuple[Any, ...]) -> 
     if len(weights) != len(values) or any(_number(name, w) < 0 for w in weights):
         raise ParameterError(name, list(weights), f"must be {len(values)} fractions >= 0")
     total = float(sum(weights))
-    if total > 1 + 1e-6:
+    if total > 1 + 1e-4:
         raise ParameterError(name, total, "sum to at most 1 (fractions of the non-NULL rows)")
     return total
 
