@@ -4,6 +4,9 @@ common table expression. Written here for EXPLAIN: what the planner estimates fo
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 QUERIES: dict[int, str] = {
     1: """
 select l_returnflag, l_linestatus, sum(l_quantity) as sum_qty,
@@ -237,10 +240,29 @@ order by cntrycode""",
 }
 
 
-def estimated_rows(conn: object, query: str) -> float:
-    """The planner's estimate of the rows a query returns (EXPLAIN's top node)."""
-    import json
-
+def _plan(conn: object, query: str) -> dict[str, Any]:
     row = conn.execute("EXPLAIN (FORMAT JSON) " + query).fetchone()  # type: ignore[attr-defined]
     plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
-    return float(plan[0]["Plan"]["Plan Rows"])
+    return plan[0]["Plan"]  # type: ignore[no-any-return]
+
+
+def estimated_rows(conn: object, query: str) -> float:
+    """The planner's estimate of the rows a query returns (EXPLAIN's top node)."""
+    return float(_plan(conn, query)["Plan Rows"])
+
+
+def scan_rows(conn: object, query: str) -> dict[str, float]:
+    """The planner's estimate of the rows of each table scan, by alias (the selectivity of
+    the query's conditions on each table, which the column statistics decide); a table
+    scanned twice under one alias keeps its largest estimate."""
+    out: dict[str, float] = {}
+
+    def walk(node: dict[str, Any]) -> None:
+        if "Relation Name" in node:
+            alias = node.get("Alias", node["Relation Name"])
+            out[alias] = max(out.get(alias, 0.0), float(node["Plan Rows"]))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(_plan(conn, query))
+    return out

@@ -243,10 +243,12 @@ class EmpiricalText(Drawn):
     """The most common ``values`` with their frequencies ``weights`` (fractions of the
     non-NULL rows); the rest are ``distinct`` other values (< 0: that fraction of the
     table's rows, as ``pg_stats.n_distinct``), each a token as often as the others: token k sits
-    in bucket k x buckets / distinct of the histogram ``bounds`` (it starts with that
-    bound, so the tokens sort as the source), ends with k in letters (so distinct tokens
-    differ), and its length comes from ``lengths`` (a width law: lengths equally likely,
-    the bound padded with ``x``)."""
+    in bucket k x buckets / distinct of the histogram ``bounds``: it is that bound, its end
+    replaced by k in letters (so distinct tokens differ), and keeps at least the bound's
+    bytes up to the first that differs from its neighbours (so the tokens sort as the
+    source); it has the bound's length (the bounds are a sample of the values: their
+    lengths are the width law). Without bounds, tokens are ``x``s and k, their lengths
+    drawn from ``lengths``, equally likely."""
 
     kind = "empirical_text"
     types = TEXTS
@@ -313,8 +315,6 @@ class EmpiricalText(Drawn):
     def _tokens(self, seed: int, key: int, k: npt.NDArray[np.int64], distinct: int) -> Text:
         width = _code_width(distinct)
         lengths = np.asarray(self.lengths, dtype=np.int64)
-        pick = unit_interval(keyed_u64(seed, key ^ 0x7E47, k))
-        target = lengths[np.minimum((pick * len(lengths)).astype(np.int64), len(lengths) - 1)]
         # Bytes, not characters: a cut must not split one, so other characters become '?'.
         bounds = [b.encode("ascii", "replace") for b in self.bounds] or [b""]
         # A token keeps at least its bound up to the first byte that differs from the
@@ -326,6 +326,11 @@ class EmpiricalText(Drawn):
             matrix[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)
         buckets = max(len(bounds) - 1, 1)
         bucket = np.minimum(k * buckets // distinct, len(bounds) - 1)
+        if self.bounds:  # the bounds are a sample of the values: theirs are the widths
+            target = np.array([len(b) for b in bounds], dtype=np.int64)[bucket]
+        else:
+            pick = unit_interval(keyed_u64(seed, key ^ 0x7E47, k))
+            target = lengths[np.minimum((pick * len(lengths)).astype(np.int64), len(lengths) - 1)]
         prefix_len = np.maximum(target - width, need[bucket])
         total = prefix_len + width
         chars = np.zeros((k.shape[0], int(total.max()) if k.size else width), dtype=np.uint8)

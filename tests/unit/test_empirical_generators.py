@@ -78,17 +78,29 @@ def test_empirical_ordered_values_increase_with_the_row() -> None:
 def test_empirical_text_common_values_tokens_distinct_count_sort_and_widths() -> None:
     bounds = ["apple", "kiwi", "pear", "zucchini"]
     x = column({"type": "text", "gen": "empirical_text", "values": ["A", "BB"], "weights": [0.2, 0.1],
-                "bounds": bounds, "distinct": 500, "lengths": [10, 20]}, rows=N)  # fmt: skip
+                "bounds": bounds, "distinct": 500}, rows=N)  # fmt: skip
     counts = Counter(x)
     assert chi2({"A": counts["A"], "BB": counts["BB"], "rest": N - counts["A"] - counts["BB"]},
                 {"A": 0.2, "BB": 0.1, "rest": 0.7}, N) > ALPHA  # fmt: skip
     tokens = [t for t in x if t not in ("A", "BB")]
     assert len(set(tokens)) == 498  # every token
-    assert chi2(Counter(len(t) for t in tokens), {10: 0.5, 20: 0.5}, len(tokens)) > ALPHA
-    # each token starts with its bucket's bound (cut to its width) and sorts with it
-    assert all(t[:3] in ("app", "kiw", "pea") for t in tokens)
-    per_bucket = Counter(t[:3] for t in tokens)
-    assert chi2(per_bucket, {"app": 1 / 3, "kiw": 1 / 3, "pea": 1 / 3}, len(tokens)) > ALPHA
+    # each token is its bucket's lower bound, its end replaced by two letters (498 < 26^2):
+    # it keeps the bound's length and sorts in its bucket; buckets equally likely
+    for t in tokens:
+        bound = next(b for b in bounds if b[:2] == t[:2])
+        assert len(t) == len(bound) and t[: len(bound) - 2] == bound[:-2]
+    per_bucket = Counter(t[:2] for t in tokens)
+    assert chi2(per_bucket, {"ap": 1 / 3, "ki": 1 / 3, "pe": 1 / 3}, len(tokens)) > ALPHA
+    assert sorted(set(tokens))[0] > "ap" and sorted(set(tokens))[-1] < "zucchini"
+
+
+def test_empirical_text_without_bounds_draws_widths_from_its_law() -> None:
+    x = column(
+        {"type": "text", "gen": "empirical_text", "distinct": 5000, "lengths": [10, 20]}, rows=N
+    )
+    tokens = set(x)  # each token is on 4 rows: test the tokens, independent draws
+    assert len(tokens) == 5000
+    assert chi2(Counter(len(t) for t in tokens), {10: 0.5, 20: 0.5}, 5000) > ALPHA
 
 
 def test_empirical_text_distinct_as_a_fraction_of_the_rows() -> None:
