@@ -79,7 +79,13 @@ def test_tpch_imported_generated_again_and_compared(
     assert len(columns) == 47  # customer, orders, part, partsupp, lineitem
     over = []
     for c in columns:
-        if c["null"] is None or c["null"] > NULL_MAX or c["distinct"] > DISTINCT_MAX or (c["mcv"] or 0) > MCV_MAX or (c["histogram"] or 0) > HISTOGRAM_MAX:
+        if (
+            c["null"] is None
+            or c["null"] > NULL_MAX
+            or c["distinct"] > DISTINCT_MAX
+            or (c["mcv"] or 0) > MCV_MAX
+            or (c["histogram"] or 0) > HISTOGRAM_MAX
+        ):
             over.append(c)
     fks = [fk for fk in result["foreign_keys"] if rows[fk["ref_table"]]["rows_a"] >= BIG]
     assert len(fks) == 4
