@@ -37,15 +37,14 @@ KEYS = (
 )
 
 
-def tpchgen(sf: float, out: Path) -> Path:
-    """tpchgen-cli's Parquet files of scale factor ``sf`` under ``out`` (made once)."""
-    target = out / f"sf{sf:g}-parquet"
-    if (target / "lineitem.parquet").exists():
+def tpchgen(sf: float, out: Path, fmt: str = "parquet") -> Path:
+    """tpchgen-cli's files (``parquet`` or ``csv``) of scale factor ``sf`` under ``out``,
+    made once."""
+    target = out / f"sf{sf:g}-{fmt}"
+    if (target / f"lineitem.{fmt}").exists():
         return target
     exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
-    subprocess.run(
-        [exe, "parquet", "-s", str(sf), f"--output-dir={target}"], check=True, timeout=600
-    )
+    subprocess.run([exe, fmt, "-s", str(sf), f"--output-dir={target}"], check=True)
     return target
 
 

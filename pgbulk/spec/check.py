@@ -139,6 +139,12 @@ def check_uniques(dataset: Dataset) -> int:
     return max_scale
 
 
+def _referenced(dataset: Dataset, where: str, kind: str, name: str) -> Table:
+    if name not in dataset.table_names:
+        raise SpecError(f"{where}{kind} table {name!r} is not a table of the spec")
+    return dataset.table(name)
+
+
 def check_references(dataset: Dataset) -> None:
     for table in dataset.tables:
         for column in table.columns:
@@ -146,9 +152,7 @@ def check_references(dataset: Dataset) -> None:
             g = _bare(column.generator)
             source: tuple[Table, str] | None = None
             if isinstance(g, Reference | SiblingRef):
-                if g.table not in dataset.table_names:
-                    raise SpecError(f"{where}ref table {g.table!r} is not a table of the spec")
-                target = dataset.table(g.table)
+                target = _referenced(dataset, where, g.kind, g.table)
                 if target.parent is not None:
                     raise SpecError(
                         f"{where}ref to {g.table}, whose rows are made under {target.parent}: "
@@ -162,11 +166,7 @@ def check_references(dataset: Dataset) -> None:
                         f'{where}sibling_ref needs rows = {{ parent = "<table>", ... }} on {table.name}'
                     )
             elif isinstance(g, ChildRef):
-                if g.table not in dataset.table_names:
-                    raise SpecError(
-                        f"{where}child_ref table {g.table!r} is not a table of the spec"
-                    )
-                target = dataset.table(g.table)
+                target = _referenced(dataset, where, g.kind, g.table)
                 if target.parent is None or dataset.table(target.parent).parent is not None:
                     raise SpecError(
                         f"{where}child_ref to {g.table}: it needs a table made under a top-level table"

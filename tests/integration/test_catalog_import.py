@@ -20,7 +20,6 @@ import pytest
 
 from benchmarks.tpch import KEYS, keys_hold, load_tpch
 from benchmarks.tpch_queries import QUERIES, estimated_rows
-from pgbulk.dsn import with_dbname
 from tests.integration.conftest import Server
 from tests.integration.test_cli import pgbulk as run_cli
 from tests.integration.test_ingest_cli import tpch_dir  # noqa: F401  (the fixture)
@@ -38,11 +37,8 @@ BIG = 1000
 
 @pytest.fixture
 def second_db(pg_server: Server) -> Iterator[str]:
-    name = pg_server.new_database()
-    try:
-        yield with_dbname(pg_server.dsn, name)
-    finally:
-        pg_server.drop_database(name)
+    """Another fresh database on the server of ``db_dsn``: where the spec is loaded."""
+    yield from pg_server.fresh_database()
 
 
 @pytest.fixture
