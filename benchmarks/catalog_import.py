@@ -34,10 +34,10 @@ from pgbulk.spec import load_spec
 RESULTS = Path(__file__).parent / "results"
 
 
-def explain_ratios(dsn_a: str, dsn_b: str) -> dict[int, dict[str, float]]:
+def explain_ratios(dsn_a: str, dsn_b: str) -> dict[int, dict[str, Any]]:
     """Per query, the estimated rows of EXPLAIN's top node on both sides and B / A, and
     the worst B / A over its table scans (the farthest from 1)."""
-    out: dict[int, dict[str, float]] = {}
+    out: dict[int, dict[str, Any]] = {}
     with psycopg.connect(dsn_a) as a, psycopg.connect(dsn_b) as b:
         for number, query in QUERIES.items():
             ra, rb = estimated_rows(a, query), estimated_rows(b, query)
@@ -50,6 +50,7 @@ def explain_ratios(dsn_a: str, dsn_b: str) -> dict[int, dict[str, float]]:
                 "ratio": rb / ra if ra else float("inf"),
                 "scans": len(scans),
                 "worst_scan_ratio": worst,
+                "scan_rows": {k: [sa[k], sb.get(k)] for k in sa},
             }
     return out
 
