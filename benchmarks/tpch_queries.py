@@ -5,6 +5,7 @@ common table expression. Written here for EXPLAIN: what the planner estimates fo
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 QUERIES: dict[int, str] = {
@@ -251,16 +252,26 @@ def estimated_rows(conn: object, query: str) -> float:
     return float(_plan(conn, query)["Plan Rows"])
 
 
+_QUALIFIED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\.[A-Za-z_]")
+
+
 def scan_rows(conn: object, query: str) -> dict[str, float]:
-    """The planner's estimate of the rows of each table scan, by alias (the selectivity of
-    the query's conditions on each table, which the column statistics decide); a table
-    scanned twice under one alias keeps its largest estimate."""
+    """The planner's estimate of the rows of each table scan, by alias: the selectivity of
+    the query's own conditions on each table, which the column statistics decide. A scan
+    whose conditions name another table's column or a parameter (an index probe per row of
+    a join, whose estimate is per probe) is left out; a table scanned twice under one alias
+    keeps its largest estimate."""
     out: dict[str, float] = {}
 
     def walk(node: dict[str, Any]) -> None:
         if "Relation Name" in node:
             alias = node.get("Alias", node["Relation Name"])
-            out[alias] = max(out.get(alias, 0.0), float(node["Plan Rows"]))
+            conds = " ".join(
+                str(node.get(k, "")) for k in ("Index Cond", "Recheck Cond", "Filter")
+            )
+            others = {a for a in _QUALIFIED.findall(conds) if a != alias}
+            if not others and "$" not in conds:
+                out[alias] = max(out.get(alias, 0.0), float(node["Plan Rows"]))
         for child in node.get("Plans", []):
             walk(child)
 

@@ -268,6 +268,8 @@ def fit_values(
         source += "; values dropped: deciles of the law, rounded to 2 digits of the range"
         if order != "random":
             out["order"] = order
+        else:
+            out["distinct"] = _r(stats.n_distinct)
         return out, source
     if order == "random" and pairs:
         out |= {"values": [v for v, _ in pairs], "weights": [_r(f) for _, f in pairs]}
