@@ -43,7 +43,10 @@ def import_spec(
     if not fitted.spec["tables"]:
         raise PgbulkError("no table could be imported: " + "; ".join(fitted.problems))
     text = to_toml(fitted, [f"Imported by pgbulk spec import from {dsns.redact(dsn)}"])
-    from_dict(_parsed(text))  # the spec we write must load
+    try:
+        from_dict(_parsed(text))  # the spec we write must load
+    except PgbulkError as e:
+        raise PgbulkError(f"the fitted spec does not load (please report it): {e}") from None
     try:
         Path(out).write_text(text, "utf-8")
     except OSError as e:

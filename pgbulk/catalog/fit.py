@@ -647,16 +647,12 @@ def _fit_columns(
     for cols in key_sets:
         if len(cols) == 1:
             col = cols[0]
-            if col in made:
-                if made[col]["gen"] not in ("parent",):
-                    fitted.problems.append(
-                        f"table {t.name}, column {col}: unique and a reference: constraint dropped"
-                    )
-                    if cols is t.primary_key:
-                        out.pop("primary_key", None)
-                    continue
-                if cols is not t.primary_key:
-                    uniques.append(cols)
+            if col in made:  # a copied or referenced key repeats: pgbulk cannot promise it
+                fitted.problems.append(
+                    f"table {t.name}, column {col}: unique and a reference: constraint dropped"
+                )
+                if cols is t.primary_key:
+                    out.pop("primary_key", None)
                 continue
             unique_gen = _unique_generator(t, t.column(col), types[(t.name, col)])
             if unique_gen is None:

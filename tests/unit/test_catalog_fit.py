@@ -165,3 +165,31 @@ def test_distances() -> None:
     same = compare_tables(t, t)
     assert all(c.null in (0, None) and c.mcv in (0, None) for c in same.columns)
     assert [f.children_ks for f in same.foreign_keys] == [0.0]
+
+
+def test_a_one_to_one_table_keeps_its_rows_and_drops_the_key_it_cannot_promise() -> None:
+    tables = shop()
+    profile = TableInfo("public", "profiles", rows=700, primary_key=["customer_id"])
+    profile.columns = [
+        col("customer_id", "bigint", ColumnStats(0, -1, 8)),
+        col("bio", "text", ColumnStats(0, -1, 20)),
+    ]
+    profile.foreign_keys = [
+        ForeignKeyInfo(
+            "p_fk", ["customer_id"], "public", "customers", ["id"], "cascade", {0: 300, 1: 700}
+        )
+    ]
+    fitted = fit([*tables, profile])
+    spec = fitted.spec["tables"]["profiles"]
+    assert spec["rows"] == {
+        "parent": "customers",
+        "law": "empirical",
+        "counts": [0, 1],
+        "weights": [300, 700],
+    }
+    assert "primary_key" not in spec
+    assert any(
+        p.startswith("table profiles, column customer_id: unique and a reference")
+        for p in fitted.problems
+    )
+    from_dict(tomllib.loads(to_toml(fitted)))
