@@ -266,9 +266,7 @@ def scan_rows(conn: object, query: str) -> dict[str, float]:
     def walk(node: dict[str, Any]) -> None:
         if "Relation Name" in node:
             alias = node.get("Alias", node["Relation Name"])
-            conds = " ".join(
-                str(node.get(k, "")) for k in ("Index Cond", "Recheck Cond", "Filter")
-            )
+            conds = " ".join(str(node.get(k, "")) for k in ("Index Cond", "Recheck Cond", "Filter"))
             others = {a for a in _QUALIFIED.findall(conds) if a != alias}
             if not others and "$" not in conds:
                 out[alias] = max(out.get(alias, 0.0), float(node["Plan Rows"]))
