@@ -130,14 +130,15 @@ def main() -> None:
     parser.add_argument("--data-dir", default="/tmp/import-bench-pg")
     parser.add_argument("--data", default="/tmp/import-bench-data", help="tpchgen-cli's files")
     parser.add_argument("--no-values", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep tpch_src and tpch_syn")
     args = parser.parse_args()
     parquet = tpchgen(args.sf, Path(args.data))
     spec_path = Path(args.data) / f"tpch-sf{args.sf:g}.toml"
     result: dict[str, Any] = {"sf": args.sf, "machine": machine(), "no_values": args.no_values}
     with (
         open_server(args.dsn, args.data_dir) as server,
-        server.fresh_database("tpch_src") as src,
-        server.fresh_database("tpch_syn") as syn,
+        server.fresh_database("tpch_src", keep=args.keep) as src,
+        server.fresh_database("tpch_syn", keep=args.keep) as syn,
     ):
         started = time.perf_counter()
         load_tpch(src, parquet)

@@ -140,10 +140,15 @@ def test_bad_input_is_one_line_each_and_the_rest_is_written(db_dsn: str, tmp_pat
         conn.execute("CREATE DOMAIN spot AS point")
         conn.execute("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
         conn.execute(
-            "CREATE TABLE good (id bigint PRIMARY KEY, name text NOT NULL, at spot, feeling mood)"
+            "CREATE TABLE good (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+            " n serial, name text NOT NULL, at spot, feeling mood,"
+            " size int CHECK (size >= 0 AND size <= 9) DEFAULT 3,"
+            " kind text CHECK (kind IN ('a', 'b')), note text CHECK (length(note) < 9))"
         )
         conn.execute(
-            "INSERT INTO good SELECT i, 'n' || i, point(i, i), 'ok' FROM generate_series(1, 500) i"
+            "INSERT INTO good (name, at, feeling, size, kind, note) SELECT 'n' || i,"
+            " point(i, i), 'ok', i % 10, CASE WHEN i % 4 = 0 THEN 'b' ELSE 'a' END, 'x'"
+            " FROM generate_series(1, 500) i"
         )
         conn.execute("ANALYZE good")
         conn.execute("CREATE TABLE fresh (id int, note text) WITH (autovacuum_enabled = false)")
@@ -167,11 +172,26 @@ def test_bad_input_is_one_line_each_and_the_rest_is_written(db_dsn: str, tmp_pat
     )
     assert any("column feeling: type mood cannot be generated" in line for line in lines), lines
     assert any("table fresh: no statistics" in line for line in lines), lines
+    assert any("table good: CHECK ((length(note) < 9)): not honoured" in line for line in lines)
+    assert len(lines) == 5, lines
     text = spec.read_text()
     spec_dict = tomllib.loads(text)
     assert set(spec_dict["tables"]) == {"good", "fresh"}
-    assert set(spec_dict["tables"]["good"]["columns"]) == {"id", "name"}
+    good = spec_dict["tables"]["good"]["columns"]
+    assert set(good) == {"id", "n", "name", "size", "kind", "note"}
+    assert good["id"]["gen"] == "sequence" and good["n"] == {
+        "type": "integer",
+        "gen": "sequence",
+        "start": 1,
+    }
+    assert good["kind"]["gen"] == "categorical" and good["kind"]["values"] == ["a", "b"]
+    assert good["kind"]["weights"] == [pytest.approx(0.75, abs=0.01), pytest.approx(0.25, abs=0.01)]
+    assert good["size"]["default"] == "3" and good["size"]["gen"] == "empirical"
     assert run_cli("spec", "check", str(spec)).returncode == 0
+    analyzed = run_cli(
+        "spec", "import", "--dsn", db_dsn, "--tables", "fresh", "--analyze", "-o", str(spec)
+    )
+    assert analyzed.returncode == 0, analyzed.stderr
     nothing = run_cli(
         "spec", "import", "--dsn", db_dsn, "--tables", "nope", "-o", str(tmp_path / "x.toml")
     )
