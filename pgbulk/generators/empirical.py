@@ -243,12 +243,12 @@ class EmpiricalText(Drawn):
     """The most common ``values`` with their frequencies ``weights`` (fractions of the
     non-NULL rows); the rest are ``distinct`` other values (< 0: that fraction of the
     table's rows, as ``pg_stats.n_distinct``), each a token as often as the others: token k sits
-    in bucket k x buckets / distinct of the histogram ``bounds``: it is that bound, its end
-    replaced by k in letters (so distinct tokens differ), and keeps at least the bound's
-    bytes up to the first that differs from its neighbours (so the tokens sort as the
-    source); it has the bound's length (the bounds are a sample of the values: their
-    lengths are the width law). Without bounds, tokens are ``x``s and k, their lengths
-    drawn from ``lengths``, equally likely."""
+    in bucket k x buckets / distinct of the histogram ``bounds``: it is that bound with k
+    in letters inserted right after the bytes that set the bound apart from its neighbours
+    (so distinct tokens differ and sort as the source, and the bound's words, its end
+    included, stay); its length is the bound's (the bounds are a sample of the values:
+    their lengths are the width law) plus k's letters. Without bounds, tokens are ``x``s
+    then k, their lengths drawn from ``lengths``, equally likely."""
 
     kind = "empirical_text"
     types = TEXTS
@@ -328,18 +328,23 @@ class EmpiricalText(Drawn):
         bucket = np.minimum(k * buckets // distinct, len(bounds) - 1)
         if self.bounds:  # the bounds are a sample of the values: theirs are the widths
             target = np.array([len(b) for b in bounds], dtype=np.int64)[bucket]
+            at = need[bucket]  # k goes in right after the bytes that place the token
+            total = target + width
         else:
             pick = unit_interval(keyed_u64(seed, key ^ 0x7E47, k))
             target = lengths[np.minimum((pick * len(lengths)).astype(np.int64), len(lengths) - 1)]
-        prefix_len = np.maximum(target - width, need[bucket])
-        total = prefix_len + width
-        chars = np.zeros((k.shape[0], int(total.max()) if k.size else width), dtype=np.uint8)
-        chars[:, : min(pad, chars.shape[1])] = matrix[bucket, : chars.shape[1]]
-        cols = np.arange(chars.shape[1])
-        chars[cols[None, :] >= prefix_len[:, None]] = 0
+            at = np.maximum(target - width, 0)
+            total = at + width
+        cols = np.arange(int(total.max()) if k.size else width)
+        # byte j of a token: the bound's byte j before ``at``, k's letters, then the bound's
+        # byte j - width (padded with x): the bound with k inserted
+        source = np.where(cols[None, :] < at[:, None], cols[None, :], cols[None, :] - width)
+        source = np.clip(source, 0, pad - 1)
+        chars = matrix[bucket[:, None], source]
+        chars[cols[None, :] >= total[:, None]] = 0
         rows = np.repeat(np.arange(k.shape[0]), width)
-        at = (prefix_len[:, None] + np.arange(width)[None, :]).ravel()
-        chars[rows, at] = base26(k, width).ravel()
+        where = (at[:, None] + np.arange(width)[None, :]).ravel()
+        chars[rows, where] = base26(k, width).ravel()
         return Text(chars, total.astype(np.int32))
 
 

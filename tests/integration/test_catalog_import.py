@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from benchmarks.tpch import KEYS, keys_hold, load_tpch
-from benchmarks.tpch_queries import QUERIES, estimated_rows
+from benchmarks.tpch_queries import QUERIES, estimated_rows, scan_rows
 from tests.integration.conftest import Server
 from tests.integration.test_cli import pgbulk as run_cli
 from tests.integration.test_ingest_cli import tpch_dir  # noqa: F401  (the fixture)
@@ -32,6 +32,7 @@ HISTOGRAM_MAX = 0.25
 CHILDREN_KS_MAX = 0.10
 ROWS_MAX = 0.05  # |B/A - 1| per table
 EXPLAIN_WITHIN_2X_MIN = 18  # of 22
+SCANS_WITHIN_2X_SHARE = 0.9  # of the table scans the queries' own conditions restrict
 BIG = 1000
 
 
@@ -87,12 +88,16 @@ def test_tpch_imported_generated_again_and_compared(
     assert len(fks) == 4
     over += [fk for fk in fks if fk["children_ks"] > CHILDREN_KS_MAX]
     assert over == []
-    ratios = []
+    ratios, scans = [], []
     with psycopg.connect(tpch_db) as a, psycopg.connect(second_db) as b:
         for number, query in QUERIES.items():
             ratios.append((number, estimated_rows(b, query) / estimated_rows(a, query)))
+            sa, sb = scan_rows(a, query), scan_rows(b, query)
+            scans += [(number, k, sb[k] / sa[k]) for k in sa.keys() & sb.keys()]
     within = [n for n, r in ratios if 0.5 <= r <= 2]
     assert len(within) >= EXPLAIN_WITHIN_2X_MIN, ratios
+    scans_within = [s for s in scans if 0.5 <= s[2] <= 2]
+    assert len(scans_within) >= SCANS_WITHIN_2X_SHARE * len(scans) and len(scans) >= 50, scans
 
 
 def _same_constraints(a: str, b: str) -> bool:
