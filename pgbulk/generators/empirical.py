@@ -223,30 +223,14 @@ def base26(k: npt.NDArray[np.int64], width: int) -> npt.NDArray[np.uint8]:
     return out
 
 
-def _common_prefix(a: bytes, b: bytes) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
-def _needed(bounds: list[bytes], i: int) -> int:
-    before = _common_prefix(bounds[i - 1], bounds[i]) if i > 0 else -1
-    after = _common_prefix(bounds[i], bounds[i + 1]) if i + 1 < len(bounds) else -1
-    return min(len(bounds[i]), max(before, after) + 1)
-
-
 @dataclass(frozen=True)
 class EmpiricalText(Drawn):
     """The most common ``values`` with their frequencies ``weights`` (fractions of the
     non-NULL rows); the rest are ``distinct`` other values (< 0: that fraction of the
     table's rows, as ``pg_stats.n_distinct``), each a token as often as the others: token k sits
-    in bucket k x buckets / distinct of the histogram ``bounds``: it is that bound with k
-    in letters inserted right after the bytes that set the bound apart from its neighbours
-    (so distinct tokens differ and sort as the source, and the bound's words, its end
-    included, stay); its length is the bound's (the bounds are a sample of the values:
+    in bucket k x buckets / distinct of the histogram ``bounds``: it is that bound followed
+    by k in letters (so distinct tokens differ, sort right after their bound, and keep its
+    words and prefixes); its length is the bound's (the bounds are a sample of the values:
     their lengths are the width law) plus k's letters. Without bounds, tokens are ``x``s
     then k, their lengths drawn from ``lengths``, equally likely."""
 
@@ -315,11 +299,7 @@ class EmpiricalText(Drawn):
     def _tokens(self, seed: int, key: int, k: npt.NDArray[np.int64], distinct: int) -> Text:
         width = _code_width(distinct)
         lengths = np.asarray(self.lengths, dtype=np.int64)
-        # Bytes, not characters: a cut must not split one, so other characters become '?'.
-        bounds = [b.encode("ascii", "replace") for b in self.bounds] or [b""]
-        # A token keeps at least its bound up to the first byte that differs from the
-        # neighbouring bounds, so that it sorts between them.
-        need = np.array([_needed(bounds, i) for i in range(len(bounds))], dtype=np.int64)
+        bounds = [b.encode() for b in self.bounds] or [b""]  # whole: no character is cut
         pad = max(int(lengths.max()), max(len(b) for b in bounds), 1)
         matrix = np.full((len(bounds), pad), ord("x"), dtype=np.uint8)
         for i, b in enumerate(bounds):  # once per bound, not per row
@@ -327,20 +307,15 @@ class EmpiricalText(Drawn):
         buckets = max(len(bounds) - 1, 1)
         bucket = np.minimum(k * buckets // distinct, len(bounds) - 1)
         if self.bounds:  # the bounds are a sample of the values: theirs are the widths
-            target = np.array([len(b) for b in bounds], dtype=np.int64)[bucket]
-            at = need[bucket]  # k goes in right after the bytes that place the token
-            total = target + width
+            at = np.array([len(b) for b in bounds], dtype=np.int64)[bucket]  # k after it
+            total = at + width
         else:
             pick = unit_interval(keyed_u64(seed, key ^ 0x7E47, k))
             target = lengths[np.minimum((pick * len(lengths)).astype(np.int64), len(lengths) - 1)]
             at = np.maximum(target - width, 0)
             total = at + width
         cols = np.arange(int(total.max()) if k.size else width)
-        # byte j of a token: the bound's byte j before ``at``, k's letters, then the bound's
-        # byte j - width (padded with x): the bound with k inserted
-        source = np.where(cols[None, :] < at[:, None], cols[None, :], cols[None, :] - width)
-        source = np.clip(source, 0, pad - 1)
-        chars = matrix[bucket[:, None], source]
+        chars = matrix[bucket[:, None], np.minimum(cols, pad - 1)[None, :]]
         chars[cols[None, :] >= total[:, None]] = 0
         rows = np.repeat(np.arange(k.shape[0]), width)
         where = (at[:, None] + np.arange(width)[None, :]).ravel()
