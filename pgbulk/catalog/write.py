@@ -36,6 +36,22 @@ def value(v: Any) -> str:
     raise TypeError(f"no TOML for {v!r}")
 
 
+def _wrapped(v: Any, width: int = 96) -> str:
+    """A long list on several lines, items packed up to ``width`` characters."""
+    text = value(v)
+    if not isinstance(v, list | tuple) or len(text) <= width:
+        return text
+    out, line = ["["], "   "
+    for item in (value(x) for x in v):
+        if len(line) + len(item) + 2 > width and line.strip():
+            out.append(line.rstrip())
+            line = "   "
+        line += f" {item},"
+    out.append(line.rstrip())
+    out.append("]")
+    return "\n".join(out)
+
+
 def _comment(lines: list[str], text: str) -> None:
     for line in text.splitlines() or [""]:
         lines.append(f"# {line}".rstrip())
@@ -65,13 +81,13 @@ def to_toml(fitted: Fitted, header: list[str] | None = None) -> str:
             _comment(lines, text)
         lines.append(f"[tables.{key(tname)}]")
         for k in ("rows", "primary_key", "unique", "foreign_keys"):
-            if k in table:
-                lines.append(f"{k} = {value(table[k])}")
+            if k in table:  # rows is an inline table: one line in TOML
+                lines.append(f"{k} = {value(table[k]) if k == 'rows' else _wrapped(table[k])}")
         for cname, column in table.get("columns", {}).items():
             lines.append("")
             for text in fitted.comments.get((tname, cname), []):
                 _comment(lines, text)
             lines.append(f"[tables.{key(tname)}.columns.{key(cname)}]")
             for k, v in column.items():
-                lines.append(f"{key(k)} = {value(v)}")
+                lines.append(f"{key(k)} = {_wrapped(v)}")
     return "\n".join(lines) + "\n"

@@ -193,3 +193,14 @@ def test_a_one_to_one_table_keeps_its_rows_and_drops_the_key_it_cannot_promise()
         for p in fitted.problems
     )
     from_dict(tomllib.loads(to_toml(fitted)))
+
+
+def test_compare_and_import_refuse_mistakes_in_one_line() -> None:
+    from click.testing import CliRunner
+
+    from pgbulk.cli import cli
+
+    once = CliRunner().invoke(cli, ["spec", "compare", "--dsn", "dbname=a"])
+    assert once.exit_code == 2 and "give --dsn twice" in once.output
+    no_output = CliRunner().invoke(cli, ["spec", "import", "--dsn", "dbname=a"])
+    assert no_output.exit_code == 2 and "-o" in no_output.output
