@@ -50,11 +50,12 @@ from psycopg.conninfo import conninfo_to_dict
 
 import pgbulk
 from benchmarks.target import BenchServer, CpuWatch, machine, open_server
+from benchmarks.tpch import TABLES as TPCH
+from benchmarks.tpch import tpchgen
 from pgbulk.ingestion import mapping
 from pgbulk.ingestion.source import open_source, read_unit
 from pgbulk.ingestion.worker import encode_batch
 
-TPCH = ("region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem")
 METHODS = (
     "ceiling-1",
     "ceiling-2",
@@ -85,15 +86,6 @@ class Result:
     def rows_per_second(self) -> float | None:
         s = self.load_seconds or self.seconds
         return self.rows / s if s else None
-
-
-def tpchgen(sf: float, out: Path, fmt: str) -> Path:
-    target = out / f"sf{sf:g}-{fmt}"
-    if (target / f"lineitem.{fmt}").exists():
-        return target
-    exe = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
-    subprocess.run([exe, fmt, "-s", str(sf), f"--output-dir={target}"], check=True)
-    return target
 
 
 def uri_of(dsn: str) -> str:

@@ -95,8 +95,8 @@ class BenchServer:
         return next((c for c in candidates if c is not None and c.exists()), None)
 
     @contextmanager
-    def fresh_database(self, name: str) -> Iterator[str]:
-        """A new empty database, dropped afterwards; yields its DSN."""
+    def fresh_database(self, name: str, *, keep: bool = False) -> Iterator[str]:
+        """A new empty database, dropped afterwards (unless ``keep``); yields its DSN."""
         ident = sql.Identifier(name)
         with dsns.connect(self.dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
@@ -104,8 +104,9 @@ class BenchServer:
         try:
             yield dsns.with_dbname(self.dsn, name)
         finally:
-            with dsns.connect(self.dsn, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            if not keep:
+                with dsns.connect(self.dsn, autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
     def postmaster_pid(self) -> int | None:
         """The server's main process, when it runs on this machine (else None)."""

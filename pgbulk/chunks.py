@@ -121,6 +121,17 @@ class Frame:
         counter alone (keyed draws; not its parent, position or other columns)."""
         return self.counted(self.table, self._counters()[rows])
 
+    def at_children(self, table: Table, parents: Frame, positions: npt.NDArray[np.int64]) -> Frame:
+        """A frame of rows of child ``table`` named by their parent rows (``parents``, a frame
+        of a top-level table's rows, one per row) and their positions n under them: the
+        rows a reference to a child table computes its values from."""
+        assert isinstance(table.rows, PerParent)
+        most = np.int64(table.rows.law.most)
+        frame = parents.counted(table, parents.row_numbers() * most + positions)
+        frame.parent, frame.owner_rows = parents, np.arange(len(positions))
+        frame.__dict__["positions"] = positions
+        return frame
+
     def counted(self, table: Table, numbers: npt.NDArray[np.int64]) -> Frame:
         """A frame whose rows are named by ``numbers`` (their keyed draws' counters): the
         rows of a top-level table, or the elements of arrays (row slot x most + i)."""

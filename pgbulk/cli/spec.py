@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 
 import click
 
 from pgbulk.chunks import Rows
-from pgbulk.cli.options import COUNT
+from pgbulk.cli.options import COUNT, dsn_option, server_options
 from pgbulk.estimate import estimate
 from pgbulk.spec import load_spec
 
@@ -63,3 +65,111 @@ def _size(n: float) -> str:
             return f"{n:,.1f} {unit}" if unit != "B" else f"{n:,.0f} B"
         n /= 1024
     return f"{n:,.1f} TiB"
+
+
+#: ``spec import``: the spec was written and everything was imported as it is.
+EXIT_COMPLETE = 0
+#: ``spec import``: the spec was written, but some tables, columns or constraints were
+#: reported (one line each on stderr) and left out or simplified.
+EXIT_PARTIAL = 3
+
+
+@spec_group.command("import")
+@dsn_option
+@click.option(
+    "--schema", "schemas", multiple=True, help="Schema to read (repeatable; default public)."
+)
+@click.option(
+    "--tables",
+    "tables",
+    multiple=True,
+    help="Tables to read (repeatable, or comma-separated; default all).",
+)
+@click.option(
+    "--no-values", is_flag=True, help="Privacy mode: no literal value of the source in the spec."
+)
+@click.option("--analyze", is_flag=True, help="Run ANALYZE on the tables first.")
+@click.option(
+    "--name", default="imported", show_default=True, help="The dataset's name in the spec."
+)
+@click.option(
+    "--fixed-below",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="A top-level table with fewer rows keeps its row count at every scale.",
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The spec file to write."
+)
+@server_options
+def import_command(
+    dsn: str | None,
+    schemas: tuple[str, ...],
+    tables: tuple[str, ...],
+    no_values: bool,
+    analyze: bool,
+    name: str,
+    fixed_below: int,
+    output: str,
+    data_dir: str,
+    pg_bin: str | None,
+) -> None:
+    """Write a spec fitted from a live database's catalog and pg_stats, copying no row.
+
+    Exit code 0: the spec is written and complete; 3: it is written, and what could not be
+    imported as it is was reported on stderr, one line each; 2: nothing written.
+    """
+    from pgbulk.catalog import import_spec
+    from pgbulk.target import resolve_target
+
+    names = [t for item in tables for t in item.split(",") if t]
+    target = resolve_target(dsn, data_dir, pg_bin).dsn
+    started = time.perf_counter()
+    fitted = import_spec(
+        target, output, schemas=list(schemas) or None, tables=names or None,
+        no_values=no_values, analyze=analyze, name=name, fixed_below=fixed_below,
+    )  # fmt: skip
+    for problem in fitted.problems:
+        click.echo(f"pgbulk: {problem}", err=True)
+    n = len(fitted.spec["tables"])
+    click.echo(
+        f"{output}: {n} tables in {time.perf_counter() - started:.2f} s;"
+        f" pgbulk load --spec {output} --scale {fitted.scale} makes the source's row counts"
+    )
+    if fitted.problems:
+        sys.exit(EXIT_PARTIAL)
+
+
+@spec_group.command("compare")
+@click.option(
+    "--dsn", "dsns_", multiple=True, required=True, metavar="DSN", help="Twice: database A, then B."
+)
+@click.option(
+    "--schema", "schemas", multiple=True, help="Schema to read (repeatable; default public)."
+)
+@click.option(
+    "--tables", "tables", multiple=True, help="Tables to compare (repeatable, or comma-separated)."
+)
+@click.option("--analyze", is_flag=True, help="Run ANALYZE on both sides first.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def compare_command(
+    dsns_: tuple[str, ...],
+    schemas: tuple[str, ...],
+    tables: tuple[str, ...],
+    analyze: bool,
+    as_json: bool,
+) -> None:
+    """Per column, foreign key and table, the distance between two databases' statistics."""
+    from pgbulk.catalog.compare import compare, render
+
+    if len(dsns_) != 2:
+        raise click.UsageError("give --dsn twice: the database A, then B")
+    names = [t for item in tables for t in item.split(",") if t]
+    result = compare(
+        dsns_[0], dsns_[1], schemas=list(schemas) or None, tables=names or None, analyze=analyze
+    )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        click.echo(render(result))

@@ -9,6 +9,7 @@ import dataclasses
 from pgbulk.generators import FromParent, Template, UniqueText, Uuid
 from pgbulk.generators.arithmetic import Expr, check_expr
 from pgbulk.generators.base import Generator, Stream
+from pgbulk.generators.empirical import ChildRef, SiblingRef
 from pgbulk.generators.ids import Uuid7At
 from pgbulk.generators.numbers import TEXTS, Categorical, Drawn, Position
 from pgbulk.generators.relations import Lookup, Nullable, Reference, Tree
@@ -105,11 +106,14 @@ def _unique_sets(table: Table) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _composite_by_position(columns: tuple[str, ...], table: Table, dataset: Dataset) -> bool:
-    """(the parent's unique key copied, the position n): unique by construction."""
+    """(the parent's unique key copied, the position n or a reference distinct among the
+    parent's children): unique by construction."""
     if table.parent is None:
         return False
     parent = dataset.table(table.parent)
-    has_position = any(isinstance(_bare(table.column(c).generator), Position) for c in columns)
+    has_position = any(
+        isinstance(_bare(table.column(c).generator), Position | SiblingRef) for c in columns
+    )
     copied = [
         g.column for c in columns if isinstance(g := _bare(table.column(c).generator), FromParent)
     ]
@@ -153,16 +157,20 @@ def check_uniques(dataset: Dataset) -> int:
     return max_scale
 
 
+def _referenced(dataset: Dataset, where: str, kind: str, name: str) -> Table:
+    if name not in dataset.table_names:
+        raise SpecError(f"{where}{kind} table {name!r} is not a table of the spec")
+    return dataset.table(name)
+
+
 def check_references(dataset: Dataset) -> None:
     for table in dataset.tables:
         for column in table.columns:
             where = _where(table.name, column.name)
             g = _bare(column.generator)
             source: tuple[Table, str] | None = None
-            if isinstance(g, Reference):
-                if g.table not in dataset.table_names:
-                    raise SpecError(f"{where}ref table {g.table!r} is not a table of the spec")
-                target = dataset.table(g.table)
+            if isinstance(g, Reference | SiblingRef):
+                target = _referenced(dataset, where, g.kind, g.table)
                 if target.parent is not None:
                     raise SpecError(
                         f"{where}ref to {g.table}, whose rows are made under {target.parent}: "
@@ -171,6 +179,21 @@ def check_references(dataset: Dataset) -> None:
                 if isinstance(target.rows, Fixed) and target.rows.rows == 0:
                     raise SpecError(f"{where}ref to {g.table}, which has no rows: give it rows")
                 source = (target, g.target_column(dataset))
+                if isinstance(g, SiblingRef) and table.parent is None:
+                    raise SpecError(
+                        f'{where}sibling_ref needs rows = {{ parent = "<table>", ... }} on {table.name}'
+                    )
+            elif isinstance(g, ChildRef):
+                target = _referenced(dataset, where, g.kind, g.table)
+                if target.parent is None or dataset.table(target.parent).parent is not None:
+                    raise SpecError(
+                        f"{where}child_ref to {g.table}: it needs a table made under a top-level table"
+                    )
+                if g.column not in target.column_names:
+                    raise SpecError(
+                        f"{where}child_ref column {g.column!r} is not a column of {g.table}"
+                    )
+                source = (target, g.column)
             elif isinstance(g, Lookup):
                 if g.ref not in table.column_names or not isinstance(
                     ref := _bare(table.column(g.ref).generator), Reference

@@ -9,6 +9,7 @@ from pgbulk.generators import FromParent, Template, UniqueText, Uuid, ZipfCount
 from pgbulk.generators.arithmetic import NUMERIC_TYPES, Expr
 from pgbulk.generators.base import CountLaw, Generator
 from pgbulk.generators.counts import EmpiricalCount, FixedCount, PoissonCount, UniformCount
+from pgbulk.generators.empirical import ChildRef, Empirical, EmpiricalText, SiblingRef
 from pgbulk.generators.ids import Nanoid, RandomString, UniqueInt, Uuid7At
 from pgbulk.generators.numbers import (
     TEXTS,
@@ -66,6 +67,10 @@ GENERATORS: dict[str, type[Generator]] = {
         Tree,
         FromParent,
         Expr,
+        Empirical,
+        EmpiricalText,
+        SiblingRef,
+        ChildRef,
     )
 }
 
@@ -94,7 +99,7 @@ def fillable(generator: Generator) -> frozenset[str] | None:
     """The base types ``generator`` can fill; None when any (it copies another column)."""
     if isinstance(generator, Nullable):
         return fillable(generator.inner)
-    if isinstance(generator, Reference | ArrayOf):
+    if isinstance(generator, Reference | SiblingRef | ChildRef | ArrayOf):
         return None
     if isinstance(generator, Constant) and generator.value is None:
         return None

@@ -45,6 +45,14 @@ class Server:
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
 
+    def fresh_database(self) -> Iterator[str]:
+        """A new database's DSN, dropped when the generator closes."""
+        name = self.new_database()
+        try:
+            yield with_dbname(self.dsn, name)
+        finally:
+            self.drop_database(name)
+
 
 def _start(name: str, pg_bin: Path | None) -> Iterator[Server]:
     # Not tmp_path_factory: pytest prunes old basetemp directories, and another pytest
@@ -88,18 +96,10 @@ def pg_server(request: pytest.FixtureRequest) -> Server:
 @pytest.fixture
 def db_dsn(pg_server: Server) -> Iterator[str]:
     """A fresh, empty database on each server version."""
-    name = pg_server.new_database()
-    try:
-        yield with_dbname(pg_server.dsn, name)
-    finally:
-        pg_server.drop_database(name)
+    yield from pg_server.fresh_database()
 
 
 @pytest.fixture
 def db18_dsn(pg18: Server) -> Iterator[str]:
     """A fresh database on PostgreSQL 18 only, for tests whose subject is not the server version."""
-    name = pg18.new_database()
-    try:
-        yield with_dbname(pg18.dsn, name)
-    finally:
-        pg18.drop_database(name)
+    yield from pg18.fresh_database()
