@@ -7,6 +7,7 @@ never reach a log or an error message: DSNs are shown through :func:`redact`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -94,3 +95,25 @@ def scalar(conn: psycopg.Connection, query: str, params: tuple[object, ...] = ()
 
 def with_dbname(dsn: str, dbname: str) -> str:
     return make_conninfo(dsn, dbname=dbname)
+
+
+def after_connection_failure(
+    conn: psycopg.Connection | None,
+    error: psycopg.OperationalError,
+    attempt: int,
+    *,
+    max_retries: int,
+    backoff_seconds: float,
+    stopping: bool,
+    what: str,
+) -> tuple[str, float]:
+    """A worker's connection failed for the ``attempt``-th time: close it, and say why and
+    how long to wait before the next try (0.5, 1, 2, 4, 8, 8 s with the defaults). After
+    the last retry, or when the load is stopping, raise PgbulkError naming ``what``."""
+    with contextlib.suppress(Exception):
+        if conn is not None:
+            conn.close()
+    reason = " ".join(str(error).split()) or type(error).__name__
+    if attempt > max_retries or stopping:
+        raise PgbulkError(f"{what}: the connection failed {attempt} times, last: {reason}")
+    return reason, min(8.0, backoff_seconds * 2 ** (attempt - 1))

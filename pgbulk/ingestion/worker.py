@@ -26,7 +26,7 @@ import psycopg
 import pyarrow as pa
 
 from pgbulk import copy_format, ddl, types
-from pgbulk.dsn import worker_connection
+from pgbulk.dsn import after_connection_failure, worker_connection
 from pgbulk.errors import LoadFailed, PgbulkError, ValueRejected
 from pgbulk.ingestion import ledger
 from pgbulk.ingestion.source import BATCH_ROWS, Unit, read_unit
@@ -197,17 +197,18 @@ class _Worker:
                 return
             except psycopg.OperationalError as e:
                 attempt += 1
-                with contextlib.suppress(Exception):
-                    if self.conn is not None:
-                        self.conn.close()
+                reason, delay = after_connection_failure(
+                    self.conn,
+                    e,
+                    attempt,
+                    max_retries=c.max_retries,
+                    backoff_seconds=c.backoff_seconds,
+                    stopping=self.stop.is_set(),
+                    what=unit.where,
+                )
                 self.conn = None
-                reason = " ".join(str(e).split()) or type(e).__name__
-                if attempt > c.max_retries or self.stop.is_set():
-                    raise PgbulkError(
-                        f"{unit.where}: the connection failed {attempt} times, last: {reason}"
-                    ) from None
                 self.events.put(UnitRetry(self.worker_id, unit.key, attempt, reason))
-                self.stop.wait(min(8.0, c.backoff_seconds * 2 ** (attempt - 1)))
+                self.stop.wait(delay)
 
     @staticmethod
     def _rejected(unit: Unit, e: psycopg.Error, offset: int) -> RowsRejected:

@@ -21,7 +21,6 @@ any resume) and leaves those tables out.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
@@ -34,7 +33,7 @@ from psycopg import sql
 from pgbulk import ledger
 from pgbulk.chunks import Rows
 from pgbulk.copy_format import HEADER, TRAILER
-from pgbulk.dsn import worker_connection
+from pgbulk.dsn import after_connection_failure, worker_connection
 from pgbulk.errors import PgbulkError
 from pgbulk.estimate import Estimate
 from pgbulk.load.messages import Message, TableCommitted, TableCopied, TableRetry
@@ -98,16 +97,16 @@ class TableWriter:
                 return
             except psycopg.OperationalError as e:
                 attempt += 1
-                with contextlib.suppress(Exception):
-                    if self.conn is not None:
-                        self.conn.close()
+                reason, delay = after_connection_failure(
+                    self.conn,
+                    e,
+                    attempt,
+                    max_retries=c.max_retries,
+                    backoff_seconds=c.backoff_seconds,
+                    stopping=self.stop.is_set(),
+                    what=f"table {table}",
+                )
                 self.conn = None
-                reason = " ".join(str(e).split()) or type(e).__name__
-                if attempt > c.max_retries or self.stop.is_set():
-                    raise PgbulkError(
-                        f"table {table}: the connection failed {attempt} times, last: {reason}"
-                    ) from None
-                delay = min(8.0, c.backoff_seconds * 2 ** (attempt - 1))
                 self.events.put(TableRetry(self.worker_id, table, attempt, reason, delay))
                 self.stop.wait(delay)
 

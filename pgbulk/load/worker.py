@@ -38,7 +38,7 @@ import psycopg
 from pgbulk import ddl, ledger
 from pgbulk.allocator import keep_freed_memory
 from pgbulk.chunks import Rows
-from pgbulk.dsn import worker_connection
+from pgbulk.dsn import after_connection_failure, worker_connection
 from pgbulk.errors import PgbulkError
 from pgbulk.load.messages import Done, Failed, Loaded, Message, Retry, Skipped
 from pgbulk.model import Dataset
@@ -267,17 +267,16 @@ class _Loader:
                 raise
             except psycopg.OperationalError as e:
                 attempt += 1
-                with contextlib.suppress(Exception):
-                    if self.conn is not None:
-                        self.conn.close()
+                reason, delay = after_connection_failure(
+                    self.conn,
+                    e,
+                    attempt,
+                    max_retries=self.config.max_retries,
+                    backoff_seconds=self.config.backoff_seconds,
+                    stopping=self.stop.is_set(),
+                    what=f"chunk {chunk.index}",
+                )
                 self.conn = None
-                reason = " ".join(str(e).split()) or type(e).__name__
-                if attempt > self.config.max_retries or self.stop.is_set():
-                    raise PgbulkError(
-                        f"chunk {chunk.index}: the connection failed {attempt} times, "
-                        f"last: {reason}"
-                    ) from None
-                delay = min(8.0, self.config.backoff_seconds * 2 ** (attempt - 1))
                 self.events.put(Retry(self.worker_id, chunk.index, attempt, reason, delay))
                 self.stop.wait(delay)
 
