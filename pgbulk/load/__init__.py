@@ -25,7 +25,7 @@ from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.errors import ParameterError
 from pgbulk.estimate import estimate
 from pgbulk.load.finalize import finalize
-from pgbulk.load.frozen import table_order
+from pgbulk.load.frozen import balanced, table_order
 from pgbulk.load.prepare import prepare
 from pgbulk.load.report import LoadReport
 from pgbulk.load.supervise import Job, run_workers
@@ -77,8 +77,9 @@ def load(
     loaded, and constraints are built by the shard that completes the ledger.
 
     A fresh load (nothing recorded yet, no shard) writes each table whole in one
-    transaction, as frozen rows (:mod:`pgbulk.load.frozen`); ``freeze=False`` loads it
-    unit by unit instead, each unit committed on its own.
+    transaction, as frozen rows (:mod:`pgbulk.load.frozen`), when its tables can keep
+    the workers evenly busy; ``freeze=False`` loads it unit by unit instead, each unit
+    committed on its own.
     """
     started = time.perf_counter()
     dataset, scale = choose(dataset, scale, users, spec)
@@ -101,6 +102,9 @@ def load(
         done = ledger.loaded_chunks(conn, schema_name)
         whole = ledger.frozen_tables(conn, schema_name)
         fresh = freeze and shard is None and not done and not whole
+        if fresh and not balanced(expected, dataset.table_names, workers):
+            fresh = False
+            log.info("one table holds most of the rows: loading unit by unit, on every worker")
         if fresh and not _may_truncate(conn, schema_name, dataset):
             fresh = False
             log.info("no TRUNCATE privilege on every table: loading unit by unit")

@@ -28,3 +28,17 @@ def test_units_joined_into_one_stream_decode_as_the_units_did() -> None:
     assert decode(joined) == [r for s in streams for r in decode(bytes(s))]
     with pytest.raises(ValueError, match="not a binary COPY stream"):
         tuples_of(memoryview(b"PGCOPY but not really"))
+
+
+def test_whole_tables_only_where_they_keep_the_workers_busy() -> None:
+    from pgbulk.load.frozen import balanced
+    from pgbulk.spec import load_spec
+
+    contacts = estimate(Rows(dataset(ContactsSpec()), 10_000))
+    names = ["users", "emails", "phone_numbers"]
+    assert balanced(contacts, names, 1) and balanced(contacts, names, 2)
+    assert not balanced(contacts, names, 3)  # emails alone is more than a third
+    pgbench = load_spec("pgbench")
+    accounts = estimate(Rows(pgbench, 10))
+    assert balanced(accounts, pgbench.table_names, 1)
+    assert not balanced(accounts, pgbench.table_names, 2)  # accounts is nearly all of it
