@@ -288,6 +288,42 @@ def write_ceiling_files(parquet: Path, tables: tuple[str, ...], out: Path) -> di
     return files
 
 
+def copy_files(
+    dsn: str, work: list[tuple[str, Path]], sessions: int, *, freeze: bool = False
+) -> None:
+    """Server-side ``COPY t FROM 'file' (FORMAT binary)`` of (table, file) pairs over
+    ``sessions`` sessions. ``freeze``: each session truncates its tables and copies with
+    FREEZE in one transaction (the rows skip the WAL on ``wal_level = minimal``)."""
+    errors: list[BaseException] = []
+    options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
+
+    def session(items: list[tuple[str, Path]]) -> None:
+        try:
+            with psycopg.connect(dsn, autocommit=not freeze) as conn:
+                conn.execute("SET synchronous_commit = off")
+                if freeze:
+                    for t in sorted({t for t, _ in items}):
+                        conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(t)))
+                for t, p in items:
+                    conn.execute(
+                        sql.SQL("COPY {} FROM {} (" + options + ")").format(
+                            sql.Identifier(t), sql.Literal(str(p))
+                        )
+                    )
+                if freeze:
+                    conn.commit()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=session, args=(work[s::sessions],)) for s in range(sessions)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+
+
 def m_ceiling(sessions: int) -> Callable[..., None]:
     def run(
         dsn: str,
@@ -298,31 +334,7 @@ def m_ceiling(sessions: int) -> Callable[..., None]:
         ceiling: dict[str, list[Path]],
         **_: Any,
     ) -> None:
-        work = [(t, p) for t in tables for p in ceiling[t]]
-        errors: list[BaseException] = []
-
-        def session(items: list[tuple[str, Path]]) -> None:
-            try:
-                with psycopg.connect(dsn, autocommit=True) as conn:
-                    conn.execute("SET synchronous_commit = off")
-                    for t, p in items:
-                        conn.execute(
-                            sql.SQL("COPY {} FROM {} (FORMAT binary)").format(
-                                sql.Identifier(t), sql.Literal(str(p))
-                            )
-                        )
-            except BaseException as e:
-                errors.append(e)
-
-        threads = [
-            threading.Thread(target=session, args=(work[s::sessions],)) for s in range(sessions)
-        ]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        if errors:
-            raise errors[0]
+        copy_files(dsn, [(t, p) for t in tables for p in ceiling[t]], sessions)
 
     return run
 

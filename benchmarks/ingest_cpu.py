@@ -32,7 +32,6 @@ import json
 import resource
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,12 +39,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
-import psycopg
 import pyarrow.parquet as pq
-from psycopg import sql
 
 import pgbulk
-from benchmarks.ingest_compare import TPCH, create_tables, tpchgen, write_ceiling_files
+from benchmarks.ingest_compare import (
+    TPCH,
+    copy_files,
+    create_tables,
+    tpchgen,
+    write_ceiling_files,
+)
 from benchmarks.target import BenchServer, machine, open_server, server_cpu
 from pgbulk.allocator import keep_freed_memory
 from pgbulk.ingestion import mapping
@@ -96,37 +99,6 @@ def client_pass(parquet: Path, tables: tuple[str, ...], encode: bool) -> None:
                     encode_batch(batch, cols, kinds)
 
 
-def copy_files(dsn: str, work: list[tuple[str, Path]], sessions: int, freeze: bool) -> None:
-    errors: list[BaseException] = []
-
-    def session(items: list[tuple[str, Path]]) -> None:
-        try:
-            with psycopg.connect(dsn, autocommit=not freeze) as conn:
-                conn.execute("SET synchronous_commit = off")
-                if freeze:
-                    for t in sorted({t for t, _ in items}):
-                        conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(t)))
-                for t, p in items:
-                    options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
-                    conn.execute(
-                        sql.SQL("COPY {} FROM {} (" + options + ")").format(
-                            sql.Identifier(t), sql.Literal(str(p))
-                        )
-                    )
-                if freeze:
-                    conn.commit()
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=session, args=(work[s::sessions],)) for s in range(sessions)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
-
-
 def run(
     server: BenchServer, parquet: Path, tables: tuple[str, ...], files_dir: Path
 ) -> list[Measure]:
@@ -154,7 +126,7 @@ def run(
             client_pass(parquet, tables, encode)
         results.append(m)
         print(json.dumps(asdict(m)), flush=True)
-    in_fresh_db("ceiling-2", lambda dsn: copy_files(dsn, work, 2, freeze=False))
+    in_fresh_db("ceiling-2", lambda dsn: copy_files(dsn, work, 2))
     in_fresh_db("ceiling-freeze", lambda dsn: copy_files(dsn, work, 1, freeze=True))
 
     def ingest(dsn: str) -> None:
