@@ -92,31 +92,21 @@ def run_units(
 
     runners: list[Any]
     with stop_on_signals(signals):
-        if threads_mode:
-            runners = [
-                threading.Thread(
-                    target=worker.run,
-                    args=(i, config, tasks, events, stop),
-                    name=f"pgbulk-ingest-{i}",
-                    daemon=True,
-                )
-                for i in range(workers)
-            ]
+        # In-memory rows stay in this process (threads); files are read by processes.
+        make = threading.Thread if threads_mode else ctx.Process
+        target = worker.run if threads_mode else worker.run_process
+        runners = [
+            make(
+                target=target,
+                args=(i, config, tasks, events, stop),
+                name=f"pgbulk-ingest-{i}",
+                daemon=True,
+            )
+            for i in range(workers)
+        ]
+        with sigint_blocked():
             for r in runners:
                 r.start()
-        else:
-            runners = [
-                ctx.Process(
-                    target=worker.run_process,
-                    args=(i, config, tasks, events, stop),
-                    name=f"pgbulk-ingest-{i}",
-                    daemon=True,
-                )
-                for i in range(workers)
-            ]
-            with sigint_blocked():
-                for r in runners:
-                    r.start()
         pids = [] if threads_mode else [r.pid for r in runners]
         feeder = threading.Thread(target=feed, name="pgbulk-ingest-feeder", daemon=True)
         feeder.start()
