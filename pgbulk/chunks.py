@@ -33,6 +33,7 @@ from pgbulk.generate import (
     uuid_text,
 )
 from pgbulk.generators import FromParent, Key, Stream, default_key
+from pgbulk.generators.base import WHOLE_COLUMN_ROWS
 from pgbulk.model import Column, Dataset, PerParent, Table
 from pgbulk.plan import Plan, Unit
 
@@ -99,6 +100,10 @@ class Frame:
         #: What generators compute once per frame and more than one column reads (the rows
         #: a reference points to: its column and the lookups through it).
         self.memo: dict[Any, Any] = {}
+        #: What is the same in every unit of the dataset and worth making once (a small
+        #: table's whole column that references read; a Zipf popularity order), shared by
+        #: the chunks of one :class:`Rows`.
+        self.shared = chunk.shared
 
     def stream(self, number: int) -> np.random.Generator:
         return stream(self.seed, self._unit, number)
@@ -115,6 +120,27 @@ class Frame:
                 "only rows of a top-level table can be computed from their number"
             )
         return self.counted(table, numbers)
+
+    def referenced(self, table: Table, numbers: npt.NDArray[np.int64], column: str) -> Values:
+        """``column`` of the rows ``numbers`` of a top-level ``table``: what a reference or a
+        lookup through it reads.
+
+        The column of a small table (up to :data:`WHOLE_COLUMN_ROWS` rows: a catalogue of
+        products behind every order line) is made once for all its rows and gathered
+        from; it is the same values, since a keyed generator's values are functions of
+        the row number. Otherwise, or where a column draws from the unit's streams (whose
+        values depend on the frame), it is made for these rows alone.
+        """
+        memo = ("whole column", table.name, column)
+        whole = self.shared.get(memo)
+        if whole is None:
+            n = self.dataset.root_rows(table, self.scale)
+            if n > WHOLE_COLUMN_ROWS or _draws_from_streams(table):
+                return self.at_rows(table, numbers).values(column)
+            whole = self.shared[memo] = self.at_rows(table, np.arange(n, dtype=np.int64)).values(
+                column
+            )
+        return _take(whole, numbers)
 
     def subset(self, rows: npt.NDArray[np.intp]) -> Frame:
         """Some of this frame's rows, for a generator whose values depend on each row's
@@ -174,16 +200,7 @@ class Frame:
 
     def parent_values(self, name: str) -> Values:
         parent, rows = self._parent()
-        values = parent.values(name)
-        if isinstance(values, Text):
-            return _take_text(values, rows)
-        if isinstance(values, np.ndarray):
-            return values[rows]
-        if is_arrow(values):
-            import pyarrow as pa
-
-            return values.take(pa.array(rows))  # type: ignore[union-attr]
-        return _take_text(concat(*values), rows)
+        return _take(parent.values(name), rows)
 
     def parent_text(self, name: str) -> Text:
         parent, rows = self._parent()
@@ -273,11 +290,20 @@ class Frame:
 class Chunk:
     """One unit of a dataset: its top-level rows and everything made under them."""
 
-    def __init__(self, dataset: Dataset, seed: int, scale: int, unit: Unit) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        seed: int,
+        scale: int,
+        unit: Unit,
+        shared: dict[Any, Any] | None = None,
+    ) -> None:
         self.dataset = dataset
         self.seed = seed
         self.scale = scale
         self.unit = unit
+        #: What every unit of (dataset, seed, scale) reads the same: see :attr:`Frame.shared`.
+        self.shared: dict[Any, Any] = {} if shared is None else shared
         self._frames: dict[str, Frame] = {}
         root = dataset.table(unit.table)
         self.tables = (root, *dataset.descendants(root.name))
@@ -325,13 +351,14 @@ class Rows:
         self.seed = check_seed(seed)
         self.plan = Plan(dataset, scale)
         self.scale = self.plan.scale
+        self._shared: dict[Any, Any] = {}
 
     @property
     def chunks(self) -> int:
         return self.plan.count
 
     def chunk(self, index: int) -> Chunk:
-        return Chunk(self.dataset, self.seed, self.scale, self.plan.unit(index))
+        return Chunk(self.dataset, self.seed, self.scale, self.plan.unit(index), self._shared)
 
     def __iter__(self) -> Iterator[Chunk]:
         return (self.chunk(i) for i in range(self.chunks))
@@ -361,6 +388,33 @@ def _for_copy(
         encode = types.encode_canonical if canonical else types.encode
         return encode(column.type, values, nulls=nulls)
     return values
+
+
+def _take(values: Values, rows: npt.NDArray[Any]) -> Values:
+    """The values of some rows (by index), whatever form a generator made them in."""
+    if isinstance(values, Text):
+        return _take_text(values, rows)
+    if isinstance(values, np.ndarray):
+        return values[rows]
+    if is_arrow(values):
+        import pyarrow as pa
+
+        return values.take(pa.array(rows))  # type: ignore[union-attr]
+    return _take_text(concat(*values), rows)
+
+
+def _draws_from_streams(table: Table) -> bool:
+    """Whether a column of ``table`` draws from the unit's streams (contacts' legacy keys)."""
+    return any(_has_stream(c.generator) for c in table.columns)
+
+
+def _has_stream(value: object) -> bool:
+    if isinstance(value, Stream):
+        return True
+    fields = getattr(value, "__dataclass_fields__", None)
+    if fields is None:
+        return isinstance(value, list | tuple) and any(_has_stream(v) for v in value)
+    return any(_has_stream(getattr(value, name)) for name in fields)
 
 
 def _take_text(text: Text, rows: npt.NDArray[np.intp]) -> Text:

@@ -24,7 +24,7 @@ import itertools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -112,19 +112,21 @@ def encode(columns: Sequence[Column]) -> memoryview:
         )
         return memoryview(out.data)
 
-    # Some text varies in width: make each column one Text, then cut into runs of equal widths.
-    texts = [ps[0] if len(ps) == 1 else concat(*ps) for ps in parts]
-    texts = [
-        Text(np.broadcast_to(t.chars, (n, t.width))) if t.chars.shape[0] != n else t for t in texts
-    ]
-    # Where any width changes. (Not np.unique: its first call imports numpy.ma, 35 ms of
-    # every worker's start, when the server waits for the first rows.)
+    # Some text varies in width. Where any part's width changes (not np.unique: its first
+    # call imports numpy.ma, 35 ms of every worker's start, when the server waits for the
+    # first rows): a column's width can only change there.
     changes = np.zeros(max(n - 1, 0), dtype=bool)
-    for t in texts:
-        if t.lengths is not None:
-            changes |= t.lengths[1:] != t.lengths[:-1]
+    for p in (p for ps in parts for p in ps):
+        if p.lengths is not None and p.chars.shape[0] == n:
+            changes |= p.lengths[1:] != p.lengths[:-1]
     cuts = np.flatnonzero(changes) + 1
     if len(cuts) < _MAX_RUNS:
+        # Each column one Text, cut into runs of equal widths.
+        texts = [ps[0] if len(ps) == 1 else concat(*ps) for ps in parts]
+        texts = [
+            Text(np.broadcast_to(t.chars, (n, t.width))) if t.chars.shape[0] != n else t
+            for t in texts
+        ]
         # Runs of equal widths are fixed-width tuples, written straight into the output;
         # a run of NULLs is packed with the mask.
         pieces: list[bytes | tuple[int, list[Text]]] = []
@@ -252,11 +254,20 @@ def _encode_packed(columns: Sequence[Column]) -> memoryview:
             if all(p.lengths is None for p in parts):
                 run += [struct.pack(">i", sum(p.width for p in parts)), *parts]
                 continue
-            if len(parts) == 1 and isinstance(parts[0], Chosen) and parts[0].chars.shape[0] == n:
-                column = _packed_chosen(parts[0])
-            else:
-                column = _packed_text(parts[0] if len(parts) == 1 else concat(*parts), n)
-        run.append(Text(column.lengths().astype(">i4").view(np.uint8).reshape(-1, 4)))
+            if len(parts) > 1 and not any(_has_null(p) for p in parts):
+                # Text in parts, none NULL (a template: "customer", id, "@example.com"): the
+                # fixed parts join the runs around the varying ones, never concatenated.
+                lengths = sum((p.row_lengths() for p in parts), np.zeros(n, dtype=np.int32))
+                run.append(_field_lengths(lengths))
+                for p in parts:
+                    if p.lengths is None:
+                        run.append(p)
+                    else:
+                        pieces += [_binary(_fixed_rows(run, n)), _binary_values(_packed(p, n))]
+                        run = []
+                continue
+            column = _packed(parts[0] if len(parts) == 1 else concat(*parts), n)
+        run.append(_field_lengths(column.lengths()))
         pieces += [_binary(_fixed_rows(run, n)), _binary_values(column)]
         run = []
     if run:
@@ -267,6 +278,21 @@ def _encode_packed(columns: Sequence[Column]) -> memoryview:
     offsets = np.frombuffer(body.buffers()[1], dtype=np.int64, count=n + 1, offset=8 * body.offset)
     content = memoryview(data)[int(offsets[0]) : int(offsets[-1])] if n else b""
     return memoryview(b"".join((HEADER, content, TRAILER)))
+
+
+def _has_null(t: Text) -> bool:
+    return t.lengths is not None and bool((t.lengths < 0).any())
+
+
+def _field_lengths(lengths: npt.NDArray[np.integer[Any]]) -> Text:
+    """Each row's field length as the wire's big-endian int32."""
+    return Text(lengths.astype(">i4").view(np.uint8).reshape(-1, 4))
+
+
+def _packed(t: Text, n: int) -> Packed:
+    if isinstance(t, Chosen) and t.chars.shape[0] == n:
+        return _packed_chosen(t)
+    return _packed_text(t, n)
 
 
 def _fixed_rows(parts: list[Text | bytes], n: int) -> npt.NDArray[np.uint8]:
@@ -322,9 +348,14 @@ def _packed_text(t: Text, n: int) -> Packed:
         )
     lengths = t.row_lengths()
     used = np.maximum(lengths, 0)
-    data = t.chars[np.arange(t.width)[None, :] < used[:, None]]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(used, out=offsets[1:])
+    # Only the rows with bytes (a mostly NULL column: a few), then their used bytes;
+    # whole rows where all are full (a NULLable fixed-width column), not a byte mask.
+    some = np.flatnonzero(used)
+    chars, used = (t.chars, used) if len(some) == n else (t.chars[some], used[some])
+    full = bool((used == t.width).all())
+    data = chars.reshape(-1) if full else chars[np.arange(t.width)[None, :] < used[:, None]]
     return Packed(offsets, data, lengths < 0)
 
 

@@ -49,6 +49,11 @@ class Keyed:
 Key = Stream | Keyed
 
 
+#: The most rows of a top-level table whose columns that references read are made once,
+#: whole, and gathered from (:meth:`pgbulk.chunks.Frame.referenced`).
+WHOLE_COLUMN_ROWS = 1 << 20
+
+
 def default_key(table: str, column: str) -> Keyed:
     """The key of a column's draws when its spec gives none: from its name, not its position."""
     return Keyed(zlib.crc32(f"{table}.{column}".encode()))

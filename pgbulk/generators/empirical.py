@@ -367,7 +367,7 @@ class SiblingRef(Drawn):
             h = keyed_u64(frame.seed, self.keyed(frame, column).key, owners.astype(np.int64))
         step = max(1, n // most)
         rows = (h % np.uint64(n)).astype(np.int64) + frame.positions * step
-        return frame.at_rows(target, rows % n).values(self.target_column(frame.dataset))
+        return frame.referenced(target, rows % n, self.target_column(frame.dataset))
 
     def target_column(self, dataset: Dataset) -> str:
         target = dataset.table(self.table)

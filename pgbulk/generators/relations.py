@@ -19,7 +19,7 @@ import numpy.typing as npt
 from pgbulk.copy_format import NULL
 from pgbulk.errors import ParameterError, PgbulkError
 from pgbulk.generate import Text, concat, permutation_keys, permute
-from pgbulk.generators.base import Generator, Keyed, Rule, default_key
+from pgbulk.generators.base import WHOLE_COLUMN_ROWS, Generator, Keyed, Rule, default_key
 from pgbulk.generators.numbers import Drawn, _integer, _number, zipf_ranks
 from pgbulk.generators.words import Words
 
@@ -160,13 +160,25 @@ class Reference(Drawn):
         if self.popularity == "uniform":
             return np.floor(u * n).astype(np.int64)
         ranks = zipf_ranks(self.a, n, u) - 1
-        keys = permutation_keys(frame.seed, self.keyed(frame, column).key ^ 0x2F0)
-        return permute(ranks.astype(np.uint64), n, keys).astype(np.int64)
+        key = self.keyed(frame, column).key ^ 0x2F0
+        if n > WHOLE_COLUMN_ROWS:
+            return permute(ranks.astype(np.uint64), n, permutation_keys(frame.seed, key)).astype(
+                np.int64
+            )
+        # The popularity order of a small table, made once: the row of every rank.
+        memo = ("popularity order", key, n)
+        if memo not in frame.shared:
+            every = np.arange(n, dtype=np.uint64)
+            frame.shared[memo] = permute(every, n, permutation_keys(frame.seed, key)).astype(
+                np.int64
+            )
+        order: npt.NDArray[np.int64] = frame.shared[memo]
+        return order[ranks]
 
     def generate(self, frame: Frame, column: Column) -> Values:
         rows = self.row_indices(frame, column)
-        target = frame.at_rows(frame.dataset.table(self.table), rows)
-        return target.values(self.target_column(frame.dataset))
+        target = frame.dataset.table(self.table)
+        return frame.referenced(target, rows, self.target_column(frame.dataset))
 
 
 @dataclass(frozen=True)
@@ -189,8 +201,7 @@ class Lookup(Generator):
                 f"{frame.table.name}.{column.name}: lookup needs {self.ref} to be a ref column"
             )
         rows = generator.row_indices(frame, source)
-        target = frame.at_rows(frame.dataset.table(generator.table), rows)
-        return target.values(self.column)
+        return frame.referenced(frame.dataset.table(generator.table), rows, self.column)
 
 
 @dataclass(frozen=True)

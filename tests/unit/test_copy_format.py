@@ -176,3 +176,50 @@ def test_words_of_a_vocabulary_encode_as_the_same_text_gathered_from_it() -> Non
     assert stream.startswith(
         copy_format.HEADER + b"\x00\x01" + len(rows[0]).to_bytes(4, "big") + rows[0]
     )
+
+
+def test_text_in_parts_among_packed_values_equals_the_reference() -> None:
+    """A template's parts ("customer", its id, "@example.com") go into the runs around
+    the varying part, a NULLable fixed-width column and a mostly NULL varying one are
+    packed from their rows with bytes: each the same stream as the per-row encoder's."""
+    from pgbulk.generate import decimal
+    from pgbulk.generators.numbers import vocabulary_text
+
+    rng = np.random.default_rng(5)
+    n = 5_000
+    ids = rng.integers(0, 10**9, n).astype(np.int64)
+    digits = decimal(ids)
+    words = ["red", "", "green", "blue"]
+    picked = rng.integers(0, len(words), n)
+    fixed = rng.integers(65, 91, (n, 8), dtype=np.uint8)
+    fixed_nulls = rng.random(n) < 0.3
+    sparse = [None if rng.random() < 0.8 else b"w" * int(rng.integers(0, 12)) for _ in range(n)]
+    sparse_chars = np.zeros((n, 12), dtype=np.uint8)
+    sparse_lengths = np.array([-1 if v is None else len(v) for v in sparse], dtype=np.int32)
+    for i, v in enumerate(sparse):
+        if v:
+            sparse_chars[i, : len(v)] = ord("w")
+    tags: list[bytes | None] = [b"t" * (i % 5) for i in range(n)]
+    got = bytes(
+        copy_format.encode(
+            [
+                [b"customer", digits, b"@example.com"],
+                [vocabulary_text(words, picked), b"-", digits],
+                Text(fixed, np.where(fixed_nulls, -1, 8).astype(np.int32)),
+                Text(sparse_chars, sparse_lengths),
+                _packed(tags),
+            ]
+        )
+    )
+    text = digits.to_list()
+    rows = [
+        (
+            f"customer{text[i]}@example.com".encode(),
+            f"{words[picked[i]]}-{text[i]}".encode(),
+            None if fixed_nulls[i] else fixed[i].tobytes(),
+            sparse[i],
+            tags[i],
+        )
+        for i in range(n)
+    ]
+    assert got == reference_stream(rows)

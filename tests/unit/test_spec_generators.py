@@ -490,3 +490,27 @@ def test_each_lookup_reads_the_row_its_own_reference_points_to() -> None:
         np.testing.assert_array_equal(la, np.asarray(a) * 10)
         np.testing.assert_array_equal(lb, np.asarray(b) * 10)
         assert (np.asarray(a) != np.asarray(b)).mean() > 0.9
+
+
+def test_a_small_referenced_tables_columns_are_made_once_and_are_the_same_values() -> None:
+    """References into a small table gather from its whole column, made once per Rows:
+    the values a frame of the referenced rows alone gives, and shared by the chunks."""
+    from pgbulk.chunks import Rows
+    from pgbulk.generate import Text, concat
+    from pgbulk.spec import load_spec
+
+    rows = Rows(load_spec("shop"), 50_000, seed=11)
+    products = rows.dataset.table("products")
+    first, second = [c for c in rows if c.rows("order_items")][:2]
+    frame = first.frame("order_items")
+    picked = np.random.default_rng(4).integers(0, 10_000, 2_000)
+    for name in ("id", "price", "sku", "name", "created_at"):
+        got = frame.referenced(products, picked, name)
+        want = frame.at_rows(products, picked).values(name)
+        if isinstance(want, np.ndarray):
+            assert isinstance(got, np.ndarray)
+            np.testing.assert_array_equal(got, want)
+        else:
+            texts = [v if isinstance(v, Text) else concat(*v) for v in (got, want)]  # type: ignore[misc]
+            assert texts[0].to_list() == texts[1].to_list()
+    assert ("whole column", "products", "price") in second.frame("order_items").shared
