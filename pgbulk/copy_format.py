@@ -246,8 +246,15 @@ def _encode_packed(columns: Sequence[Column]) -> memoryview:
     if counts - {1, n} or any(isinstance(c, Packed) and len(c) != n for c in columns):
         raise ValueError("all columns must have the same number of rows")
     field_count = struct.pack(">h", len(columns))
+    if n == 0:
+        return memoryview(HEADER + TRAILER)
     pieces: list[pa.Array] = []
     run: list[Text | bytes] = [field_count]
+
+    def close_run() -> None:
+        # The stream's header rides on the first row of the first run: no copy to add it.
+        pieces.append(_run(run, n, HEADER if not pieces else b""))
+
     for column in columns:
         if not isinstance(column, Packed):
             parts = _parts(column)
@@ -263,21 +270,20 @@ def _encode_packed(columns: Sequence[Column]) -> memoryview:
                     if p.lengths is None:
                         run.append(p)
                     else:
-                        pieces += [_binary(_fixed_rows(run, n)), _binary_values(_packed(p, n))]
+                        close_run()
+                        pieces.append(_binary_values(_packed(p, n)))
                         run = []
                 continue
             column = _packed(parts[0] if len(parts) == 1 else concat(*parts), n)
         run.append(_field_lengths(column.lengths()))
-        pieces += [_binary(_fixed_rows(run, n)), _binary_values(column)]
+        close_run()
+        pieces.append(_binary_values(column))
         run = []
-    if run:
-        pieces.append(_binary(_fixed_rows(run, n)))
-    empty = pa.scalar(b"", pa.large_binary())
-    body = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, empty)
-    data = body.buffers()[2]
+    # ... and its trailer on the last row of a last piece.
+    pieces.append(_run(run, n, after=TRAILER) if run else _last_row(TRAILER, n))
+    body = pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.large_binary()))
     offsets = np.frombuffer(body.buffers()[1], dtype=np.int64, count=n + 1, offset=8 * body.offset)
-    content = memoryview(data)[int(offsets[0]) : int(offsets[-1])] if n else b""
-    return memoryview(b"".join((HEADER, content, TRAILER)))
+    return memoryview(body.buffers()[2]).cast("B")[int(offsets[0]) : int(offsets[-1])]
 
 
 def _has_null(t: Text) -> bool:
@@ -295,8 +301,12 @@ def _packed(t: Text, n: int) -> Packed:
     return _packed_text(t, n)
 
 
-def _fixed_rows(parts: list[Text | bytes], n: int) -> npt.NDArray[np.uint8]:
-    """(n, w) rows of the given fixed-width parts side by side: a template row, then the columns."""
+def _run(parts: list[Text | bytes], n: int, before: bytes = b"", after: bytes = b"") -> pa.Array:
+    """(n, w) rows of the given fixed-width parts side by side (a template row, then the
+    columns), as an Arrow large_binary array of its rows, without copying them; ``before``
+    prefixes the first row and ``after`` ends the last."""
+    import pyarrow as pa
+
     template = bytearray()
     varying: list[tuple[int, Text]] = []
     for p in parts:
@@ -305,21 +315,29 @@ def _fixed_rows(parts: list[Text | bytes], n: int) -> npt.NDArray[np.uint8]:
         else:
             varying.append((len(template), p))
             template += bytes(p.width)
-    rows = np.empty((n, len(template)), dtype=np.uint8)
+    width, head = len(template), len(before)
+    buffer = np.empty(head + n * width + len(after), dtype=np.uint8)
+    buffer[:head] = _u8(before)
+    buffer[head + n * width :] = _u8(after)
+    rows = buffer[head : head + n * width].reshape(n, width)
     _fill_rows(rows, bytes(template))
     for offset, p in varying:
         put_columns(rows, offset, p.chars)
-    return rows
+    offsets = np.arange(head, head + (n + 1) * width, width, dtype=np.int64)
+    offsets[0], offsets[-1] = 0, offsets[-1] + len(after)
+    return pa.Array.from_buffers(
+        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(buffer)]
+    )
 
 
-def _binary(rows: npt.NDArray[np.uint8]) -> pa.Array:
-    """A matrix as an Arrow large_binary array of its rows, without copying it."""
+def _last_row(data: bytes, n: int) -> pa.Array:
+    """n values, all empty but the last, which is ``data``."""
     import pyarrow as pa
 
-    n, width = rows.shape
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    offsets[-1] = len(data)
     return pa.Array.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(rows)]
+        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
 
 
