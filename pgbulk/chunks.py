@@ -238,9 +238,16 @@ class Frame:
         """A number per row, distinct across the whole table: for values unique by construction."""
         if self.parent is None or self._numbers is not None:
             return self.row_numbers().astype(np.uint64)
-        assert isinstance(self.table.rows, PerParent)
-        most = np.uint64(self.table.rows.law.most)
-        return self.parent.slots()[self._parent()[1]] * most + self.positions.astype(np.uint64)
+        # Once per frame: every keyed draw of a child table is counted by its slots, and
+        # each level of parents would be gathered again.
+        if "slots" not in self.memo:
+            assert isinstance(self.table.rows, PerParent)
+            most = np.uint64(self.table.rows.law.most)
+            slots = self.parent.slots()[self._parent()[1]] * most
+            slots += self.positions.astype(np.uint64)
+            self.memo["slots"] = slots
+        made: U64 = self.memo["slots"]
+        return made
 
     def number_text(self, field: str) -> Text:
         """``row``, ``number`` or ``n`` of each row, as decimal text."""
@@ -267,7 +274,7 @@ class Frame:
             return self.row_numbers()
         # A child row is named by its slot (its parent's and its n): distinct within the
         # table, and the same whatever the chunk size.
-        return self.slots().astype(np.int64)
+        return self.slots().view(np.int64)
 
     # ------------------------------------------------------------------ encoding
     def copy_columns(self, *, canonical: bool = False) -> list[copy_format.Column]:

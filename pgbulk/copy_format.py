@@ -97,8 +97,8 @@ def encode(columns: Sequence[Column]) -> memoryview:
     if any(isinstance(c, Packed) for c in columns):
         return _encode_packed(columns)
     parts = [_parts(c) for c in columns]  # type: ignore[arg-type]  # no Packed here
-    n = max(p.chars.shape[0] for ps in parts for p in ps)
-    if any(p.chars.shape[0] not in (1, n) for ps in parts for p in ps):
+    n = max(p.rows for ps in parts for p in ps)
+    if any(p.rows not in (1, n) for ps in parts for p in ps):
         raise ValueError("all columns must have the same number of rows")
     field_count = _u8(struct.pack(">h", len(columns)))
 
@@ -117,7 +117,7 @@ def encode(columns: Sequence[Column]) -> memoryview:
     # first rows): a column's width can only change there.
     changes = np.zeros(max(n - 1, 0), dtype=bool)
     for p in (p for ps in parts for p in ps):
-        if p.lengths is not None and p.chars.shape[0] == n:
+        if p.lengths is not None and p.rows == n:
             changes |= p.lengths[1:] != p.lengths[:-1]
     cuts = np.flatnonzero(changes) + 1
     if len(cuts) < _MAX_RUNS:
@@ -224,7 +224,7 @@ def _encode_masked(texts: list[Text], field_count: npt.NDArray[np.uint8]) -> byt
 def _rows_of(column: Column) -> int:
     if isinstance(column, Packed):
         return len(column)
-    return int(max(p.chars.shape[0] for p in _parts(column)))
+    return int(max(p.rows for p in _parts(column)))
 
 
 def _encode_packed(columns: Sequence[Column]) -> memoryview:
@@ -296,7 +296,7 @@ def _field_lengths(lengths: npt.NDArray[np.integer[Any]]) -> Text:
 
 
 def _packed(t: Text, n: int) -> Packed:
-    if isinstance(t, Chosen) and t.chars.shape[0] == n:
+    if isinstance(t, Chosen) and t.rows == n:
         return _packed_chosen(t)
     return _packed_text(t, n)
 
@@ -310,7 +310,7 @@ def _run(parts: list[Text | bytes], n: int, before: bytes = b"", after: bytes = 
     template = bytearray()
     varying: list[tuple[int, Text]] = []
     for p in parts:
-        if isinstance(p, bytes) or p.chars.shape[0] == 1:
+        if isinstance(p, bytes) or p.rows == 1:
             template += p if isinstance(p, bytes) else p.chars.tobytes()
         else:
             varying.append((len(template), p))

@@ -209,6 +209,10 @@ class Text:
     def width(self) -> int:
         return int(self.chars.shape[1])
 
+    @property
+    def rows(self) -> int:
+        return int(self.chars.shape[0])
+
     def row_lengths(self) -> npt.NDArray[np.int32]:
         if self.lengths is None:
             return np.full(self.chars.shape[0], self.width, dtype=np.int32)
@@ -220,13 +224,42 @@ class Text:
         return [bytes(row[:k]).decode() for row, k in zip(self.chars, lens, strict=True)]
 
 
-@dataclass(frozen=True)
 class Chosen(Text):
-    """Text whose row i is ``words[picked[i]]``: what the COPY encoder can also gather
-    straight from the vocabulary (Arrow's take) instead of trimming padded rows."""
+    """Text whose row i is ``words[picked[i]]``: what the COPY encoder gathers straight
+    from the vocabulary (Arrow's take). The padded rows (``chars``) are made only if
+    something reads them: the encoder does not."""
 
-    words: tuple[str, ...] = ()
-    picked: npt.NDArray[np.int64] | None = None
+    words: tuple[str, ...]
+    picked: npt.NDArray[np.int64]
+    _matrix: U8
+
+    def __init__(
+        self,
+        matrix: U8,
+        lengths: npt.NDArray[np.int32],
+        words: tuple[str, ...],
+        picked: npt.NDArray[np.int64],
+    ) -> None:
+        """``matrix``: the vocabulary's padded rows; ``lengths``: the picked words' lengths."""
+        for name, value in (("lengths", lengths), ("words", words), ("picked", picked)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_matrix", matrix)
+
+    @property  # a field of Text, made on first use here
+    def chars(self) -> U8:
+        made: U8 | None = self.__dict__.get("_chars")
+        if made is None:
+            made = take_rows(self._matrix, self.picked)
+            object.__setattr__(self, "_chars", made)
+        return made
+
+    @property
+    def width(self) -> int:
+        return int(self._matrix.shape[1])
+
+    @property
+    def rows(self) -> int:
+        return len(self.picked)
 
 
 def fixed_digits(values: U64 | I64, width: int) -> U8:

@@ -445,7 +445,7 @@ def vocabulary_text(words: list[str], picked: npt.NDArray[np.int64]) -> Text:
     matrix, lengths = _vocabulary(vocabulary)
     if lengths is None:
         return Text(matrix[picked])
-    return Chosen(matrix[picked], lengths[picked], vocabulary, picked)
+    return Chosen(matrix, lengths[picked], vocabulary, picked)
 
 
 @lru_cache(maxsize=64)
