@@ -70,9 +70,17 @@ def keyed_u64(seed: int, key: int, counters: U64 | I64, words: int = 1) -> U64:
     k0, k1 = np.random.SeedSequence(seed, spawn_key=(0x6B6579, key)).generate_state(
         2, dtype=np.uint64
     )
-    c = counters.astype(np.uint64)[:, None] * np.uint64(words) + np.arange(words, dtype=np.uint64)
+    if words == 1:
+        z = counters.astype(np.uint64)  # a copy, worked on in place from here
+    else:
+        z = counters.astype(np.uint64)[:, None] * np.uint64(words)
+        z = (z + np.arange(words, dtype=np.uint64)).reshape(-1)
     with np.errstate(over="ignore"):
-        return _mix(_mix(c * _GAMMA + k0) ^ k1).reshape(-1)
+        z *= _GAMMA
+        z += k0
+        z = _mix(z)
+        z ^= k1
+        return _mix(z)
 
 
 def unit_interval(words: U64) -> npt.NDArray[np.float64]:
@@ -344,13 +352,16 @@ MAX_DOMAIN = (2**32 - 1) ** 2
 
 
 def _mix(z: U64) -> U64:
-    """splitmix64's finaliser: a fast bijective scrambler of 64-bit words."""
-    # One new array, then in place: each temporary of a chunk-sized array costs a pass.
-    z = z ^ (z >> np.uint64(30))
+    """splitmix64's finaliser, a fast bijective scrambler of 64-bit words, in place: ``z``
+    is the caller's own temporary (a new array per step would cost a pass each)."""
+    shifted = z >> np.uint64(30)
+    z ^= shifted
     z *= np.uint64(0xBF58476D1CE4E5B9)
-    z ^= z >> np.uint64(27)
+    np.right_shift(z, np.uint64(27), out=shifted)
+    z ^= shifted
     z *= np.uint64(0x94D049BB133111EB)
-    z ^= z >> np.uint64(31)
+    np.right_shift(z, np.uint64(31), out=shifted)
+    z ^= shifted
     return z
 
 
