@@ -73,8 +73,8 @@ def keyed_u64(seed: int, key: int, counters: U64 | I64, words: int = 1) -> U64:
     if words == 1:
         z = counters.astype(np.uint64)  # a copy, worked on in place from here
     else:
-        z = counters.astype(np.uint64)[:, None] * np.uint64(words)
-        z = (z + np.arange(words, dtype=np.uint64)).reshape(-1)
+        firsts = counters.astype(np.uint64)[:, None] * np.uint64(words)
+        z = (firsts + np.arange(words, dtype=np.uint64)).reshape(-1)
     with np.errstate(over="ignore"):
         z *= _GAMMA
         z += k0
