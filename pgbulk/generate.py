@@ -74,7 +74,7 @@ def keyed_u64(seed: int, key: int, counters: U64 | I64, words: int = 1) -> U64:
         z = counters.astype(np.uint64)  # a copy, worked on in place from here
     else:
         firsts = counters.astype(np.uint64)[:, None] * np.uint64(words)
-        z = (firsts + np.arange(words, dtype=np.uint64)).reshape(-1)
+        z = np.add(firsts, np.arange(words, dtype=np.uint64), dtype=np.uint64).reshape(-1)
     with np.errstate(over="ignore"):
         z *= _GAMMA
         z += k0
