@@ -124,22 +124,34 @@ def copy_from_files(dsn: str, files: CeilingFiles, *, sessions: int, freeze: boo
     """Load every file with server-side COPY; seconds from the first COPY to the last commit.
 
     Each session commits one transaction per table, with ``synchronous_commit=off``.
-    With ``freeze``, a single session creates each table in its load transaction and
-    copies with FREEZE: rows are written frozen (no hint-bit rewrite on first read),
-    and under ``wal_level=minimal`` without WAL. Otherwise the tables must exist.
+    With ``freeze``, each table is created in its load transaction and copied with
+    FREEZE: rows are written frozen (no hint-bit rewrite on first read), and under
+    ``wal_level=minimal`` without WAL; a table is then one session's, whole tables
+    spread over the sessions largest first (what pgbulk's frozen writers do). Otherwise
+    the tables must exist, and every table's files are split over the sessions.
     """
     parts = len(next(iter(files.paths.values())))
-    if freeze and sessions != 1:
-        raise ValueError(
-            "COPY FREEZE needs the table created in the loading transaction: one session"
+    if freeze:
+        plans: list[list[tuple[str, list[Path]]]] = [[] for _ in range(sessions)]
+        loads = [0] * sessions
+        by_size = sorted(
+            files.paths.items(), key=lambda item: -sum(p.stat().st_size for p in item[1])
         )
-    if parts % sessions:
-        raise ValueError(f"{parts} files per table do not split over {sessions} sessions")
-    per_session = parts // sessions
-    plans = [
-        [(t, paths[s * per_session : (s + 1) * per_session]) for t, paths in files.paths.items()]
-        for s in range(sessions)
-    ]
+        for table, paths in by_size:
+            least = loads.index(min(loads))
+            plans[least].append((table, paths))
+            loads[least] += sum(p.stat().st_size for p in paths)
+    else:
+        if parts % sessions:
+            raise ValueError(f"{parts} files per table do not split over {sessions} sessions")
+        per_session = parts // sessions
+        plans = [
+            [
+                (t, paths[s * per_session : (s + 1) * per_session])
+                for t, paths in files.paths.items()
+            ]
+            for s in range(sessions)
+        ]
     conns = [
         psycopg.connect(dsn, autocommit=True, application_name=f"ceiling {s}")
         for s in range(sessions)

@@ -122,6 +122,13 @@ def bench_pgbench(args: argparse.Namespace) -> dict[str, Any]:
         if server.postmaster_pid() is not None:  # the server reads the files: same machine
             floor = FloorFiles("pgbench", args.scale)
             runs.append(("floor: file COPY (2 sessions) + pgbulk's keys and ANALYZE", floor.run))
+            frozen = floor
+            runs.append(
+                (
+                    "floor: file COPY FREEZE (whole tables over 2 sessions) + keys and ANALYZE",
+                    lambda dsn: frozen.run(dsn, freeze=True),
+                )
+            )
         try:
             for name, run in runs:
                 server.checkpoint()
@@ -160,17 +167,21 @@ class FloorFiles:
         self.scale = scale
         self.files = write_files(Rows(self.dataset, scale, seed=0))
 
-    def run(self, dsn: str) -> dict[str, Any]:
+    def run(self, dsn: str, *, freeze: bool = False) -> dict[str, Any]:
+        """``freeze``: each table created and COPYed FREEZE in one transaction (under
+        wal_level=minimal, without WAL), whole tables over the 2 sessions; else into
+        tables made beforehand, every table's files split over the 2 sessions."""
         from benchmarks.ceiling import copy_from_files
         from pgbulk import constraints, ddl
         from pgbulk import dsn as dsns
         from pgbulk.estimate import expected_rows
 
         started = time.perf_counter()
-        with dsns.connect(dsn, autocommit=True) as conn:
-            for t in self.dataset.tables:
-                conn.execute(ddl.create_table(t))
-        load = copy_from_files(dsn, self.files, sessions=2)
+        if not freeze:
+            with dsns.connect(dsn, autocommit=True) as conn:
+                for t in self.dataset.tables:
+                    conn.execute(ddl.create_table(t))
+        load = copy_from_files(dsn, self.files, sessions=2, freeze=freeze)
         settings = {"synchronous_commit": "off", "max_parallel_maintenance_workers": "0"}
         keys_started = time.perf_counter()
         steps = ddl.post_load(self.dataset, expected_rows(self.dataset, self.scale))
@@ -420,13 +431,24 @@ def bench_ceiling(args: argparse.Namespace) -> dict[str, Any]:
                     for t in dataset.tables:
                         conn.execute(ddl.create_table(t))
                 out["file_copy_seconds"] = copy_from_files(dsn, files, sessions=2)
+            # The same, each table created and copied FREEZE in one transaction (under
+            # wal_level=minimal, no WAL), whole tables over the 2 sessions: the ceiling
+            # of a fresh load, which is what pgbulk's frozen writers do.
+            server.checkpoint()
+            with server.fresh_database("pgbulk_bench_spec") as dsn:
+                out["file_copy_frozen_seconds"] = copy_from_files(
+                    dsn, files, sessions=2, freeze=True
+                )
         finally:
             files.remove()
     out["ratio"] = out["file_copy_seconds"] / out["pgbulk_load_seconds"]
+    out["ratio_frozen"] = out["file_copy_frozen_seconds"] / out["pgbulk_load_seconds"]
     print(
         f"{args.spec} scale {args.scale:,} ({out['rows']:,} rows): pgbulk load phase "
-        f"{out['pgbulk_load_seconds']:.2f} s, server file COPY (2 sessions) "
-        f"{out['file_copy_seconds']:.2f} s: pgbulk at {out['ratio']:.2f}x the ceiling",
+        f"{out['pgbulk_load_seconds']:.2f} s; server file COPY (2 sessions) "
+        f"{out['file_copy_seconds']:.2f} s: pgbulk at {out['ratio']:.2f}x that ceiling; "
+        f"the same frozen, whole tables over 2 sessions, {out['file_copy_frozen_seconds']:.2f} s: "
+        f"{out['ratio_frozen']:.2f}x",
         flush=True,
     )
     return out
