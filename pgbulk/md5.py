@@ -76,9 +76,9 @@ def _padded(
     """The messages as (n, 16 * blocks) little-endian words, padded with 0x80, zeros and the bit length.
 
     ``source`` holds the data and at least ``BLOCK * blocks`` more bytes. Each row is
-    copied whole from a sliding window over it (a gather of one index per byte, as before,
-    cost three times as much: its (n, width) index matrix is 8 bytes per byte), then what
-    follows the message is zeroed.
+    copied whole from a sliding window over it, then what follows the message is zeroed:
+    a gather of one index per byte, through an (n, width) int64 index matrix and a mask
+    as wide, took two thirds of the generator fingerprint's CPU.
     """
     width = BLOCK * blocks
     n = len(starts)

@@ -89,10 +89,11 @@ class Rule:
 def with_values(source: str, values: Iterable[tuple[str, str]]) -> str:
     """``source`` (a table, quoted) with each row's ``values`` (name, SQL) as more columns.
 
-    One subquery per value, so a value can use the ones before it; the planner flattens
-    them into the scan, which computes each value once per row for every expression
-    above that names it (written out in those expressions, it would be computed each
-    time, and a template's cut was computed three times per row).
+    One subquery per value, so that a value can use the ones before it. ``OFFSET 0``
+    keeps the planner from pulling a subquery up, which would write its value out again
+    in every expression that names it (a template's cut was computed three times per
+    row): each value is computed once per row, below them. The price: no parallel plan
+    for such a scan.
     """
     query = source
     for name, value in values:
