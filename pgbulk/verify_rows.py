@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from pgbulk.ddl import quote as q
+from pgbulk.generators.base import with_values
 from pgbulk.model import Dataset, ForeignKey, PerParent, Table
 from pgbulk.stats import chi_square
 
@@ -60,6 +61,7 @@ class Rule:
     column: str
     sql: str
     description: str
+    values: tuple[tuple[str, str], ...] = ()  # computed once per row: see source()
 
 
 def rules(dataset: Dataset, table: Table, rows: int) -> list[Rule]:
@@ -75,9 +77,16 @@ def rules(dataset: Dataset, table: Table, rows: int) -> list[Rule]:
                     c.name,
                     rule.sql.replace("{rows}", str(int(rows))),
                     rule.description.replace("{rows}", f"{rows:,}"),
+                    rule.values,
                 )
             )
     return found
+
+
+def source(dataset: Dataset, table: Table) -> str:
+    """The table to read rules and positions from: with the values their SQL names."""
+    values = [v for r in rules(dataset, table, 0) for v in r.values]
+    return with_values(q(table.name), values)
 
 
 def position_sql(dataset: Dataset, table: Table) -> str | None:
@@ -118,7 +127,7 @@ def scan(conn: psycopg.Connection, dataset: Dataset, table: Table, expected_rows
     row = conn.execute(
         f"SELECT count(*), count(*) FILTER (WHERE {any_null}), {position_sum}"
         + "".join(f", {b}" for b in broken)
-        + f" FROM {q(table.name)}"
+        + f" FROM {source(dataset, table)}"
     ).fetchone()
     assert row is not None
     return Scan(
@@ -157,7 +166,7 @@ def scan_checks(
         check = Check(f"format {rule.column}", table.name, bad == 0, rule.description, bad)
         if bad:
             where = f"{q(rule.column)} IS NOT NULL AND NOT ({rule.sql})"
-            check.examples = _examples(conn, table, where)
+            check.examples = _examples(conn, table, where, source(dataset, table))
         checks.append(check)
     return checks
 
@@ -197,10 +206,12 @@ def _missing(conn: psycopg.Connection, dataset: Dataset, table: Table, rows: int
     return []
 
 
-def _examples(conn: psycopg.Connection, table: Table, where: str) -> list[str]:
+def _examples(
+    conn: psycopg.Connection, table: Table, where: str, from_: str | None = None
+) -> list[str]:
     columns = table.column_names
     cols = ", ".join(f"{q(c)}::text" for c in columns)
-    query = f"SELECT {cols} FROM {q(table.name)} WHERE {where} LIMIT {EXAMPLES}"
+    query = f"SELECT {cols} FROM {from_ or q(table.name)} WHERE {where} LIMIT {EXAMPLES}"
     return [
         ", ".join(f"{c}={v}" for c, v in zip(columns, r, strict=True)) for r in conn.execute(query)
     ]
@@ -379,7 +390,8 @@ def _numbering(
     n = position_sql(dataset, child)
     found = conn.execute(
         f"SELECT ({group})::text, string_agg(coalesce(n::text, '?'), ', ' ORDER BY n),"
-        f" count(*) OVER () FROM (SELECT {group}, {n} AS n FROM {q(child.name)}) e GROUP BY {group}"
+        f" count(*) OVER () FROM (SELECT {group}, {n} AS n FROM {source(dataset, child)}) e"
+        f" GROUP BY {group}"
         " HAVING NOT coalesce(count(n) = count(*) AND sum(n) = count(*) * (count(*) - 1) / 2, false)"
         f" ORDER BY 1 LIMIT {EXAMPLES}"
     ).fetchall()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -22,7 +21,14 @@ from pgbulk.generate import (
     uuid4,
     uuid7,
 )
-from pgbulk.generators.base import Generator, Key, Rule, default_key, unique_slots
+from pgbulk.generators.base import (
+    Generator,
+    Key,
+    Rule,
+    ascii_chars_sql,
+    default_key,
+    unique_slots,
+)
 
 if TYPE_CHECKING:
     from pgbulk.chunks import Frame, Values
@@ -115,8 +121,7 @@ class UniqueText(Generator):
         return Text(alphabet_digits(values, self.alphabet.encode(), self.length))
 
     def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule:
-        chars = re.escape(self.alphabet).replace("'", "''")
         return Rule(
-            f"{quote(column.name)} ~ '^[{chars}]{{{self.length}}}$'",
+            ascii_chars_sql(quote(column.name), self.alphabet, self.length, self.length),
             f"{column.name} is {self.length} characters of {self.alphabet!r}",
         )

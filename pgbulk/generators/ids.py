@@ -3,7 +3,6 @@ strings of a fixed alphabet with a length law."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,7 +12,7 @@ import numpy.typing as npt
 from pgbulk.ddl import quote
 from pgbulk.errors import ParameterError
 from pgbulk.generate import Text, permutation_keys, permute
-from pgbulk.generators.base import Keyed, Rule, unique_slots
+from pgbulk.generators.base import Keyed, Rule, ascii_chars_sql, unique_slots
 from pgbulk.generators.numbers import INTEGERS, TEXTS, Drawn, _integer
 
 if TYPE_CHECKING:
@@ -44,10 +43,6 @@ def random_chars(frame: Frame, key: Keyed, alphabet: str, width: int) -> npt.NDA
     return chars
 
 
-def _class(alphabet: str) -> str:
-    return re.escape(alphabet).replace("'", "''").replace("]", "\\]")
-
-
 @dataclass(frozen=True)
 class Nanoid(Drawn):
     """Random ids of ``size`` characters of ``alphabet``, as ``nanoid.generate(alphabet, size)``
@@ -75,7 +70,7 @@ class Nanoid(Drawn):
 
     def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule:
         return Rule(
-            f"{quote(column.name)} ~ '^[{_class(self.alphabet)}]{{{self.size}}}$'",
+            ascii_chars_sql(quote(column.name), self.alphabet, self.size, self.size),
             f"{column.name} is {self.size} characters of the alphabet",
         )
 
@@ -118,7 +113,7 @@ class RandomString(Drawn):
 
     def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule:
         return Rule(
-            f"{quote(column.name)} ~ '^[{_class(self.alphabet)}]{{{self.min_length},{self.max_length}}}$'",
+            ascii_chars_sql(quote(column.name), self.alphabet, self.min_length, self.max_length),
             f"{column.name} is {self.min_length}..{self.max_length} characters of the alphabet",
         )
 

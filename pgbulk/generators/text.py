@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pgbulk.ddl import quote
 from pgbulk.errors import ParameterError
 from pgbulk.generate import Text
-from pgbulk.generators.base import Generator, Rule
+from pgbulk.generators.base import Generator, Rule, with_values
 
 if TYPE_CHECKING:
     from pgbulk.chunks import Frame, Values
@@ -132,12 +132,15 @@ class Template(Generator):
 
     def _matched(
         self, column: Column, table: Table, dataset: Dataset
-    ) -> tuple[str, dict[str, str]]:
-        """SQL true when the value has the template's shape, and SQL for each number field's text.
+    ) -> tuple[tuple[tuple[str, str], ...], str, dict[str, str]]:
+        """Values computed once per row (see :class:`Rule`), SQL true when the value has the
+        template's shape, and SQL for each number field's text (NULL when malformed).
 
         With exactly one number field and every other piece of a fixed width (constants,
         UUIDs), the number is cut out by position, the cheapest test; otherwise a regular
-        expression captures the numbers.
+        expression captures the numbers. The cut (or the match) is one value of the row,
+        which the rule, the position and the shape all read: written out in each, it was
+        computed three times per row.
         """
         c = quote(column.name)
         numbers = [i for i, p in enumerate(self.pieces) if p.field in _NUMBERS]
@@ -147,11 +150,14 @@ class Template(Generator):
         ):
             before = sum(w or 0 for w in widths[: numbers[0]])
             fixed = sum(w or 0 for w in widths)
-            cut = f"substr({c}, {before + 1}, char_length({c}) - {fixed})"
-            # Nested CASEs: PostgreSQL may evaluate AND's operands in any order, and substr
-            # refuses a negative length.
-            shape = f"CASE WHEN char_length({c}) > {fixed} THEN {cut} ~ '^{_INTEGER_RE}$' ELSE false END"
-            return shape, {self.pieces[numbers[0]].field: cut}
+            cut = quote(f"{column.name}#cut")
+            number = quote(f"{column.name}#{self.pieces[numbers[0]].field}")
+            values = (
+                # empty when the text is too short (substr refuses a negative length)
+                (cut, f"substr({c}, {before + 1}, greatest(char_length({c}) - {fixed}, 0))"),
+                (number, f"CASE WHEN {cut} ~ '^{_INTEGER_RE}$' THEN {cut} END"),
+            )
+            return values, f"{number} IS NOT NULL", {self.pieces[numbers[0]].field: number}
         groups = []
         for p in self.pieces:
             if not p.field:
@@ -159,15 +165,15 @@ class Template(Generator):
             else:
                 groups.append(_INTEGER_RE if p.field in _NUMBERS else "(?:.*)")
         pattern = "^" + "".join(groups) + "$"
-        found = {
-            self.pieces[i].field: f"(regexp_match({c}, '{pattern}'))[{k + 1}]"
-            for k, i in enumerate(numbers)
-        }
-        return f"{c} ~ '{pattern}'", found
+        if not numbers:
+            return (), f"{c} ~ '{pattern}'", {}
+        match = quote(f"{column.name}#match")
+        found = {self.pieces[i].field: f"({match})[{k + 1}]" for k, i in enumerate(numbers)}
+        return ((match, f"regexp_match({c}, '{pattern}')"),), f"{match} IS NOT NULL", found
 
     def rule(self, column: Column, table: Table, dataset: Dataset) -> Rule:
         c = quote(column.name)
-        shape, numbers = self._matched(column, table, dataset)
+        values, shape, numbers = self._matched(column, table, dataset)
         rebuilt = " || ".join(
             "'" + p.text.replace("'", "''") + "'"
             if not p.field
@@ -184,7 +190,9 @@ class Template(Generator):
         description = f"{column.name} is {self.template!r}" + (
             " with number in 1..{rows}" if "number" in numbers else ""
         )
-        return Rule(f"CASE WHEN {shape} THEN {' AND '.join(checks)} ELSE false END", description)
+        return Rule(
+            f"CASE WHEN {shape} THEN {' AND '.join(checks)} ELSE false END", description, values
+        )
 
     def numbered(self) -> tuple[str, int] | None:
         """(field, first value) when the template is constants around one ``{row}`` or
@@ -204,20 +212,22 @@ class Template(Generator):
         if numbered is None:
             return None
         name, first = numbered
-        shape, numbers = self._matched(column, table, dataset)
+        values, shape, numbers = self._matched(column, table, dataset)
         last = f"{{rows}} + {first - 1}"
         return (
             f"SELECT n FROM generate_series({first}::bigint, {last}) n EXCEPT "
-            f"SELECT ({numbers[name]})::bigint FROM {quote(table.name)} WHERE {shape} "
-            f"ORDER BY 1 LIMIT {limit}"
+            f"SELECT ({numbers[name]})::bigint FROM {with_values(quote(table.name), values)}"
+            f" WHERE {shape} ORDER BY 1 LIMIT {limit}"
         )
 
     def position_sql(self, column: Column, table: Table, dataset: Dataset) -> str | None:
-        """SQL for the row's position under its parent, read from its text; NULL if malformed."""
-        shape, numbers = self._matched(column, table, dataset)
+        """SQL for the row's position under its parent, read from its text; NULL if malformed.
+
+        It names the values of the column's :meth:`rule`, which the verifier computes."""
+        _, _, numbers = self._matched(column, table, dataset)
         if "n" not in numbers:
             return None
-        return f"CASE WHEN {shape} THEN {numbers['n']}::numeric END"
+        return f"({numbers['n']})::numeric"
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,39 @@ def test_an_email_pointing_at_another_user_is_named(loaded: str) -> None:
     ]
 
 
+def test_malformed_values_fail_their_format_checks(loaded: str) -> None:
+    # One value per table, each wrong in a way only its format check (and the fingerprint)
+    # sees: a phone number of 16 bytes but 15 characters, an email whose n is written
+    # with a leading zero, a user number out of range.
+    phone_id = one(loaded, "SELECT id::text FROM phone_numbers ORDER BY id LIMIT 1")[0]
+    email_id, email = one(
+        loaded, "SELECT id::text, email FROM emails WHERE email LIKE '%\\_1@%' ORDER BY id LIMIT 1"
+    )
+    user_id = one(loaded, "SELECT id::text FROM users WHERE name = 'User 5'")[0]
+    run(
+        loaded,
+        f"UPDATE phone_numbers SET phone_number = '01234567890123é' WHERE id = '{phone_id}'",
+        f"UPDATE emails SET email = replace(email, '_1@', '_01@') WHERE id = '{email_id}'",
+        f"UPDATE users SET name = 'User {USERS + 1}' WHERE id = '{user_id}'",
+    )
+    bad = failed(verify(loaded))
+    assert set(bad) == {
+        ("format phone_number", "phone_numbers"),
+        ("format email", "emails"),
+        ("numbering", "emails"),  # '01' is no number: the user's emails lack their n = 1
+        ("format name", "users"),
+        *(("fingerprint", t) for t in ("users", "emails", "phone_numbers")),
+    }
+    phone = bad[("format phone_number", "phone_numbers")]
+    assert phone.bad_rows == 1 and phone.examples[0].startswith(f"id={phone_id}, ")
+    fmt = bad[("format email", "emails")]
+    assert fmt.bad_rows == 1
+    assert fmt.examples == [
+        f"id={email_id}, user_id={email[4:40]}, email={email.replace('_1@', '_01@')}"
+    ]
+    assert bad[("format name", "users")].examples == [f"id={user_id}, name=User {USERS + 1}"]
+
+
 def test_a_dropped_constraint_is_the_only_failure(loaded: str) -> None:
     run(loaded, "ALTER TABLE emails DROP CONSTRAINT emails_email_key")
     report = verify(loaded)

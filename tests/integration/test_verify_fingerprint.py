@@ -55,3 +55,21 @@ def test_fingerprint_of_another_schema_and_of_a_changed_row(db18_dsn: str) -> No
         fingerprint.of_database(db18_dsn, "public")
     with pytest.raises(PgbulkError, match=r"table public\.users does not exist"):
         fingerprint.of_database(db18_dsn, "public", ["users"])
+
+
+def test_the_server_hashes_text_as_its_utf8_bytes(db_dsn: str) -> None:
+    # The length of a text field is its UTF-8 byte count, whatever the session's encoding.
+    import hashlib
+    import struct
+
+    values = ["", "a", "é", "ü€𝄞", None, "x" * 300]
+    with psycopg.connect(db_dsn) as conn:
+        conn.execute("CREATE TABLE t (v text)")
+        conn.execute("INSERT INTO t SELECT unnest(%s::text[])", (values,))
+        conn.execute("SET client_encoding TO 'LATIN1'")  # '€' has no LATIN1 byte
+        found = fingerprint.database_table(conn, "public", "t")
+    total = 0
+    for v in values:
+        raw = b"\xff\xff\xff\xff" if v is None else struct.pack(">i", len(v.encode())) + v.encode()
+        total += int.from_bytes(hashlib.md5(raw).digest()[:8], "big")
+    assert (found.rows, found.checksum) == (len(values), total % 2**64)

@@ -45,6 +45,18 @@ def test_md5_of_many_rows_crosses_the_slices() -> None:
         assert int(got[i]) == _reference(data[i * width : (i + 1) * width].tobytes())
 
 
+def test_md5_of_messages_in_any_order_up_to_the_end_of_the_data() -> None:
+    # Rows are copied from windows that reach past a message: the last one ends the data,
+    # and messages may overlap or come in any order.
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 256, 300, dtype=np.uint8)
+    starts = np.array([290, 0, 5, 5, 236, 299], dtype=np.int64)
+    lengths = np.array([10, 55, 56, 119, 64, 1], dtype=np.int64)
+    got = md5.digest64(data, starts, lengths)
+    expected = [_reference(data[s : s + n].tobytes()) for s, n in zip(starts, lengths, strict=True)]
+    assert got.tolist() == expected
+
+
 def _canonical(row: tuple[bytes | None, ...]) -> bytes:
     """A row as the fingerprint reads it: each field's int32 length (-1: NULL), then its bytes."""
     return b"".join(
