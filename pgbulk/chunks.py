@@ -11,9 +11,9 @@ parent row's, or from the row's numbers. Pure: no I/O, no global state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,8 @@ def is_arrow(values: object) -> bool:
     never import it: 35 MB each)."""
     return type(values).__module__.startswith("pyarrow")
 
+
+T = TypeVar("T")
 
 MAX_SEED = 2**63 - 1
 
@@ -131,16 +133,25 @@ class Frame:
         the row number. Otherwise, or where a column draws from the unit's streams (whose
         values depend on the frame), it is made for these rows alone.
         """
-        memo = ("whole column", table.name, column)
-        whole = self.shared.get(memo)
-        if whole is None:
-            n = self.dataset.root_rows(table, self.scale)
-            if n > WHOLE_COLUMN_ROWS or _draws_from_streams(table):
-                return self.at_rows(table, numbers).values(column)
-            whole = self.shared[memo] = self.at_rows(table, np.arange(n, dtype=np.int64)).values(
-                column
-            )
+        n = self.dataset.root_rows(table, self.scale)
+        small = self.once(
+            ("whole columns", table.name),
+            lambda: n <= WHOLE_COLUMN_ROWS and not _draws_from_streams(table),
+        )
+        if not small:
+            return self.at_rows(table, numbers).values(column)
+        whole = self.once(
+            ("whole column", table.name, column),
+            lambda: self.at_rows(table, np.arange(n, dtype=np.int64)).values(column),
+        )
         return _take(whole, numbers)
+
+    def once(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()`` the first time any unit of this :class:`Rows` asks for ``key``."""
+        if key not in self.shared:
+            self.shared[key] = make()
+        made: T = self.shared[key]
+        return made
 
     def subset(self, rows: npt.NDArray[np.intp]) -> Frame:
         """Some of this frame's rows, for a generator whose values depend on each row's

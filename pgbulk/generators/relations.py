@@ -165,14 +165,13 @@ class Reference(Drawn):
             return permute(ranks.astype(np.uint64), n, permutation_keys(frame.seed, key)).astype(
                 np.int64
             )
+
         # The popularity order of a small table, made once: the row of every rank.
-        memo = ("popularity order", key, n)
-        if memo not in frame.shared:
+        def every_rank() -> npt.NDArray[np.int64]:
             every = np.arange(n, dtype=np.uint64)
-            frame.shared[memo] = permute(every, n, permutation_keys(frame.seed, key)).astype(
-                np.int64
-            )
-        order: npt.NDArray[np.int64] = frame.shared[memo]
+            return permute(every, n, permutation_keys(frame.seed, key)).astype(np.int64)
+
+        order = frame.once(("popularity order", key, n), every_rank)
         return order[ranks]
 
     def generate(self, frame: Frame, column: Column) -> Values:
