@@ -292,8 +292,12 @@ class CpuTimeline:
             server = server_cpu(self.server_pid) if self.server_pid else 0.0
         with suppress(psutil.Error):
             client = server_cpu(self.client_pid)
-        if self.samples and client < self.samples[-1][2]:  # the client exited meanwhile
-            client = self.samples[-1][2]
+        if self.samples:
+            # Neither can go back: the client may have exited meanwhile, and a backend
+            # that just ended is in no reading until the postmaster reaps it (its whole
+            # time then comes back at once, in the postmaster's children time).
+            server = max(server, self.samples[-1][1])
+            client = max(client, self.samples[-1][2])
         self.samples.append((time.perf_counter(), server, client))
 
     def _run(self) -> None:

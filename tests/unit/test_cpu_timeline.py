@@ -1,0 +1,46 @@
+"""The benchmark's CPU timeline: the phases' use of the cores, from sampled CPU readings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from benchmarks import target
+from benchmarks.target import CpuTimeline
+
+
+def _readings(monkeypatch: pytest.MonkeyPatch, server: list[float], client: list[float]) -> None:
+    values: dict[int, Iterator[float]] = {1: iter(server), 2: iter(client)}
+    monkeypatch.setattr(target, "server_cpu", lambda pid: next(values[pid]))
+
+
+def test_a_backend_between_its_exit_and_its_reaping_does_not_move_time_to_the_next_phase(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A session that ran 40 CPU seconds ends: one reading sees neither its live time
+    # nor its reaped time (12 instead of 50), the next one has it again.
+    _readings(monkeypatch, server=[0.0, 50.0, 12.0, 51.0], client=[0.0, 1.0, 0.5, 1.0])
+    timeline = CpuTimeline(server_pid=1, client_pid=2)
+    for _ in range(4):
+        timeline._sample()
+    t = [s[0] for s in timeline.samples]
+    assert [s[1] for s in timeline.samples] == [0.0, 50.0, 50.0, 51.0]
+    assert [s[2] for s in timeline.samples] == [0.0, 1.0, 1.0, 1.0]
+    server, client = timeline.cores(t[0], t[1])
+    assert server == pytest.approx(50.0 / (t[1] - t[0]))
+    assert client == pytest.approx(1.0 / (t[1] - t[0]))
+    server, _ = timeline.cores(t[1], t[3])
+    assert server == pytest.approx(1.0 / (t[3] - t[1]))
+
+
+def test_cores_between_samples_are_interpolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    _readings(monkeypatch, server=[0.0, 10.0], client=[0.0, 4.0])
+    timeline = CpuTimeline(server_pid=1, client_pid=2)
+    timeline._sample()
+    timeline._sample()
+    (t0, _, _), (t1, _, _) = timeline.samples
+    mid = (t0 + t1) / 2
+    server, client = timeline.cores(t0, mid)
+    assert server * (mid - t0) == pytest.approx(5.0)
+    assert client * (mid - t0) == pytest.approx(2.0)
