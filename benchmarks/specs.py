@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.target import DEFAULT_DATA_DIR, machine, open_server, server_cpu
+from benchmarks.target import DEFAULT_DATA_DIR, CpuTimeline, machine, open_server, server_cpu
 from pgbulk.chunks import Rows
 from pgbulk.spec import load_spec
 
@@ -52,18 +52,39 @@ RESULTS = Path(__file__).parent / "results"
 _TOTAL = re.compile(r"done in (\d+\.\d+) s")
 
 
-def _pgbulk_load(dsn: str, spec: str, scale: int, workers: int = 2) -> dict[str, Any]:
+def _pgbulk_load(
+    dsn: str, spec: str, scale: int, workers: int = 2, *, server_pid: int | None = None
+) -> dict[str, Any]:
+    """``pgbulk load --spec`` in a process of its own. With the server's ``server_pid``
+    (a server on this machine), ``load_cpu_seconds`` is what the server and pgbulk's
+    processes spent during the load phase."""
     cmd = [sys.executable, "-m", "pgbulk.cli", "load", "--spec", spec, "--scale", str(scale)]
     cmd += ["--workers", str(workers), "--json"]
     started = time.perf_counter()
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, "PGBULK_DSN": dsn}
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PGBULK_DSN": dsn},
     )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"pgbulk load failed: {done.stderr.strip()}")
-    report: dict[str, Any] = json.loads(done.stdout)
+    with CpuTimeline(server_pid, proc.pid, every=0.1) as timeline:
+        stdout, stderr = proc.communicate()
+        ended = time.perf_counter()
+    wall = ended - started
+    if proc.returncode != 0:
+        raise SystemExit(f"pgbulk load failed: {stderr.strip()}")
+    report: dict[str, Any] = json.loads(stdout)
     report["wall_seconds"] = wall
+    if server_pid is not None:
+        # The phases ran one after the other and ended with the process (the report's
+        # total is its load() call).
+        seconds = report["seconds"]
+        load_starts = ended - float(seconds["total"]) + float(seconds.get("prepare", 0.0))
+        load_ends = load_starts + float(seconds["load"])
+        server, client = timeline.cores(load_starts, load_ends)
+        took = load_ends - load_starts
+        report["load_cpu_seconds"] = {"server": server * took, "pgbulk": client * took}
     return report
 
 
@@ -418,10 +439,18 @@ def bench_ceiling(args: argparse.Namespace) -> dict[str, Any]:
     dataset = load_spec(args.spec)
     out: dict[str, Any] = {"spec": args.spec, "scale": args.scale}
     with open_server(args.dsn, args.data_dir) as server:
+        pid = server.postmaster_pid()
+
+        def server_seconds(run: Callable[[], float]) -> tuple[float, float | None]:
+            before = server_cpu(pid) if pid else None
+            took = run()
+            return took, None if before is None or not pid else server_cpu(pid) - before
+
         server.checkpoint()
         with server.fresh_database("pgbulk_bench_spec") as dsn:
-            report = _pgbulk_load(dsn, args.spec, args.scale)
+            report = _pgbulk_load(dsn, args.spec, args.scale, server_pid=pid)
         out["pgbulk_load_seconds"] = report["seconds"]["load"]
+        out["pgbulk_load_cpu_seconds"] = report.get("load_cpu_seconds")
         out["rows"] = sum(report["rows"].values())
         files = write_files(Rows(dataset, args.scale, seed=0))
         try:
@@ -430,14 +459,16 @@ def bench_ceiling(args: argparse.Namespace) -> dict[str, Any]:
                 with dsns.connect(dsn, autocommit=True) as conn:
                     for t in dataset.tables:
                         conn.execute(ddl.create_table(t))
-                out["file_copy_seconds"] = copy_from_files(dsn, files, sessions=2)
+                out["file_copy_seconds"], out["file_copy_server_cpu_seconds"] = server_seconds(
+                    lambda: copy_from_files(dsn, files, sessions=2)
+                )
             # The same, each table created and copied FREEZE in one transaction (under
             # wal_level=minimal, no WAL), whole tables over the 2 sessions: the ceiling
             # of a fresh load, which is what pgbulk's frozen writers do.
             server.checkpoint()
             with server.fresh_database("pgbulk_bench_spec") as dsn:
-                out["file_copy_frozen_seconds"] = copy_from_files(
-                    dsn, files, sessions=2, freeze=True
+                out["file_copy_frozen_seconds"], out["file_copy_frozen_server_cpu_seconds"] = (
+                    server_seconds(lambda: copy_from_files(dsn, files, sessions=2, freeze=True))
                 )
         finally:
             files.remove()
@@ -451,6 +482,22 @@ def bench_ceiling(args: argparse.Namespace) -> dict[str, Any]:
         f"{out['ratio_frozen']:.2f}x",
         flush=True,
     )
+    cpu = out["pgbulk_load_cpu_seconds"]
+    if cpu is not None and out["file_copy_server_cpu_seconds"] is not None:
+        # On c cores a load takes at least the CPU it needs / c: the best ratio any
+        # client that spends pgbulk's CPU could reach against the ceiling.
+        cores = os.cpu_count() or 1
+        least = (cpu["server"] + cpu["pgbulk"]) / cores
+        out["least_load_seconds"] = least
+        out["best_ratio"] = out["file_copy_seconds"] / least
+        print(
+            f"CPU s: pgbulk's load phase server {cpu['server']:.2f} + pgbulk {cpu['pgbulk']:.2f}; "
+            f"file COPY server {out['file_copy_server_cpu_seconds']:.2f}, frozen "
+            f"{out['file_copy_frozen_server_cpu_seconds']:.2f}. On {cores} cores pgbulk's "
+            f"load phase needs at least {least:.2f} s: at best {out['best_ratio']:.2f}x the "
+            "file-COPY ceiling",
+            flush=True,
+        )
     return out
 
 
