@@ -337,15 +337,10 @@ def run_pgbulk(
         f"prepare {report['seconds'].get('prepare', 0.0):.2f} s is in the total",
         *report["notes"],
     ]
-    # The phases ran one after the other and ended as the process did (its report's
-    # total is the load() call): the cores each kept busy.
-    at = ended - float(report["seconds"]["total"])
-    use = []
-    for phase in ("prepare", "load", "constraints", "analyze"):
-        took = float(report["seconds"].get(phase, 0.0))
-        server, client = timeline.cores(at, at + took)
-        use.append(f"{phase} server {server:.2f} + pgbulk {client:.2f}")
-        at += took
+    use = [
+        f"{phase} server {server:.2f} + pgbulk {client:.2f}"
+        for phase, (server, client) in timeline.load_phases(ended, report["seconds"]).items()
+    ]
     notes.append("cores used: " + "; ".join(use))
     if report.get("step_cpu_seconds"):
         cpu = report["step_cpu_seconds"]

@@ -77,13 +77,8 @@ def _pgbulk_load(
     report: dict[str, Any] = json.loads(stdout)
     report["wall_seconds"] = wall
     if server_pid is not None:
-        # The phases ran one after the other and ended with the process (the report's
-        # total is its load() call).
-        seconds = report["seconds"]
-        load_starts = ended - float(seconds["total"]) + float(seconds.get("prepare", 0.0))
-        load_ends = load_starts + float(seconds["load"])
-        server, client = timeline.cores(load_starts, load_ends)
-        took = load_ends - load_starts
+        server, client = timeline.load_phases(ended, report["seconds"])["load"]
+        took = float(report["seconds"]["load"])
         report["load_cpu_seconds"] = {"server": server * took, "pgbulk": client * took}
     return report
 

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,8 @@ from pgbulk import dsn as dsns
 from pgbulk.server import EmbeddedServer, wheel_bin_dir
 
 DEFAULT_DATA_DIR = ".pgbulk-bench"
+#: The phases of a ``pgbulk load --json`` report, in the order they run.
+LOAD_PHASES = ("prepare", "load", "constraints", "analyze")
 
 # A run is "busy", its figures not final, when the machine was loaded before it began
 # or other processes took this much CPU, in cores, during any measurement.
@@ -331,3 +333,17 @@ class CpuTimeline:
             return 0.0, 0.0
         (s0, c0), (s1, c1) = self._at(t0), self._at(t1)
         return (s1 - s0) / (t1 - t0), (c1 - c0) / (t1 - t0)
+
+    def load_phases(
+        self, ended: float, seconds: Mapping[str, float]
+    ) -> dict[str, tuple[float, float]]:
+        """(server, client) cores of each phase of a ``pgbulk load --json`` report, the
+        client having exited at ``ended``: the phases ran one after the other and ended
+        with the process (the report's total is its ``load()`` call)."""
+        at = ended - float(seconds["total"])
+        cores = {}
+        for phase in LOAD_PHASES:
+            took = float(seconds.get(phase, 0.0))
+            cores[phase] = self.cores(at, at + took)
+            at += took
+        return cores

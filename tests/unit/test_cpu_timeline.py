@@ -44,3 +44,23 @@ def test_cores_between_samples_are_interpolated(monkeypatch: pytest.MonkeyPatch)
     server, client = timeline.cores(t0, mid)
     assert server * (mid - t0) == pytest.approx(5.0)
     assert client * (mid - t0) == pytest.approx(2.0)
+
+
+def test_a_load_reports_phases_are_laid_back_to_back_ending_with_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _readings(monkeypatch, server=[0.0, 10.0], client=[0.0, 4.0])
+    timeline = CpuTimeline(server_pid=1, client_pid=2)
+    timeline._sample()
+    timeline._sample()
+    (t0, _, _), (t1, _, _) = timeline.samples
+    span = t1 - t0
+    seconds = {"prepare": 0.25 * span, "load": 0.5 * span, "constraints": 0.25 * span}
+    phases = timeline.load_phases(t1, {**seconds, "analyze": 0.0, "total": span})
+    assert list(phases) == ["prepare", "load", "constraints", "analyze"]
+    # CPU grows evenly between the two readings: every phase used the same cores.
+    for phase, took in seconds.items():
+        server, client = phases[phase]
+        assert server * took == pytest.approx(10.0 * took / span), phase
+        assert client * took == pytest.approx(4.0 * took / span), phase
+    assert phases["analyze"] == (0.0, 0.0)
