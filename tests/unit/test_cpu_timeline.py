@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,12 +16,20 @@ def _readings(monkeypatch: pytest.MonkeyPatch, server: list[float], client: list
     monkeypatch.setattr(target, "server_cpu", lambda pid: next(values[pid]))
 
 
+def _clock(monkeypatch: pytest.MonkeyPatch, times: list[float]) -> None:
+    """Samples taken at these instants: two real readings taken back to back are a few
+    microseconds apart, and interpolating within them loses digits to rounding."""
+    ticks = iter(times)
+    monkeypatch.setattr(target, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+
+
 def test_a_backend_between_its_exit_and_its_reaping_does_not_move_time_to_the_next_phase(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A session that ran 40 CPU seconds ends: one reading sees neither its live time
     # nor its reaped time (12 instead of 50), the next one has it again.
     _readings(monkeypatch, server=[0.0, 50.0, 12.0, 51.0], client=[0.0, 1.0, 0.5, 1.0])
+    _clock(monkeypatch, [100.0, 101.0, 102.0, 103.0])
     timeline = CpuTimeline(server_pid=1, client_pid=2)
     for _ in range(4):
         timeline._sample()
@@ -36,6 +45,7 @@ def test_a_backend_between_its_exit_and_its_reaping_does_not_move_time_to_the_ne
 
 def test_cores_between_samples_are_interpolated(monkeypatch: pytest.MonkeyPatch) -> None:
     _readings(monkeypatch, server=[0.0, 10.0], client=[0.0, 4.0])
+    _clock(monkeypatch, [100.0, 102.0])
     timeline = CpuTimeline(server_pid=1, client_pid=2)
     timeline._sample()
     timeline._sample()
@@ -50,6 +60,7 @@ def test_a_load_reports_phases_are_laid_back_to_back_ending_with_the_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _readings(monkeypatch, server=[0.0, 10.0], client=[0.0, 4.0])
+    _clock(monkeypatch, [100.0, 102.0])
     timeline = CpuTimeline(server_pid=1, client_pid=2)
     timeline._sample()
     timeline._sample()
