@@ -43,12 +43,18 @@ def test_a_backend_between_its_exit_and_its_reaping_does_not_move_time_to_the_ne
     assert server == pytest.approx(1.0 / (t[3] - t[1]))
 
 
-def test_cores_between_samples_are_interpolated(monkeypatch: pytest.MonkeyPatch) -> None:
+def _two_samples(monkeypatch: pytest.MonkeyPatch) -> CpuTimeline:
+    """A timeline of two readings 2 s apart: the server used 10 CPU s, the client 4."""
     _readings(monkeypatch, server=[0.0, 10.0], client=[0.0, 4.0])
     _clock(monkeypatch, [100.0, 102.0])
     timeline = CpuTimeline(server_pid=1, client_pid=2)
     timeline._sample()
     timeline._sample()
+    return timeline
+
+
+def test_cores_between_samples_are_interpolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    timeline = _two_samples(monkeypatch)
     (t0, _, _), (t1, _, _) = timeline.samples
     mid = (t0 + t1) / 2
     server, client = timeline.cores(t0, mid)
@@ -59,11 +65,7 @@ def test_cores_between_samples_are_interpolated(monkeypatch: pytest.MonkeyPatch)
 def test_a_load_reports_phases_are_laid_back_to_back_ending_with_the_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _readings(monkeypatch, server=[0.0, 10.0], client=[0.0, 4.0])
-    _clock(monkeypatch, [100.0, 102.0])
-    timeline = CpuTimeline(server_pid=1, client_pid=2)
-    timeline._sample()
-    timeline._sample()
+    timeline = _two_samples(monkeypatch)
     (t0, _, _), (t1, _, _) = timeline.samples
     span = t1 - t0
     seconds = {"prepare": 0.25 * span, "load": 0.5 * span, "constraints": 0.25 * span}
