@@ -298,12 +298,15 @@ def run_pgbulk(
     workers: int,
     freeze: bool = True,
     uuid_version: int | None = None,
+    maintenance_work_mem: str | None = None,
     name: str | None = None,
 ) -> Outcome:
     """``pgbulk load --json`` in its own process, as a user runs it (its memory is its own).
 
     ``freeze=False``: unit by unit (``--no-freeze``); ``uuid_version``: another UUID
-    version than the comparison's (its rows differ, and so does the work after the load).
+    version than the comparison's (its rows differ, and so does the work after the load);
+    ``maintenance_work_mem``: one setting for every index build, as the ceiling has
+    (by default pgbulk gives a build whose sort needs more memory what it needs).
     """
     spec = ctx.spec
     options = {
@@ -317,6 +320,8 @@ def run_pgbulk(
     }
     cmd = [sys.executable, "-m", "pgbulk.cli", "load", "--json"]
     cmd.append("--freeze" if freeze else "--no-freeze")
+    if maintenance_work_mem:
+        cmd += ["--maintenance-work-mem", maintenance_work_mem]
     for flag, value in options.items():
         cmd += [flag, str(value)]
     # The DSN goes in the environment, never in argv: it may hold a password.
@@ -669,6 +674,11 @@ METHODS = {
             "pgbulk-2-units",
             "pgbulk, 2 workers, unit by unit (--no-freeze)",
             partial(run_pgbulk, workers=2, freeze=False, name="pgbulk-2-units"),
+        ),
+        Method(
+            "pgbulk-2-1gb",
+            "pgbulk, 2 workers, every index build at 1GB (--maintenance-work-mem 1GB)",
+            partial(run_pgbulk, workers=2, maintenance_work_mem="1GB", name="pgbulk-2-1gb"),
         ),
         Method(
             "pgbulk-2-v7",

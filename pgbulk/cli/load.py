@@ -53,7 +53,8 @@ def _load_options(f: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--maintenance-work-mem",
                 help="maintenance_work_mem of the sessions that build indexes "
-                "[default: 2GB on the embedded server, else 1GB].",
+                "[default: 2GB on the embedded server, else 1GB; and, when the server is "
+                "on this machine, more for a build whose sort needs it].",
             ),
             click.option(
                 "--shard",
@@ -214,17 +215,27 @@ def resume_command(
 @dsn_option
 @schema_option
 @click.option("--constraint-jobs", type=click.IntRange(min=1, max=16), default=2, show_default=True)
-@click.option("--maintenance-work-mem", default="1GB", show_default=True)
+@click.option(
+    "--maintenance-work-mem",
+    help="maintenance_work_mem of every index build [default: 1GB, and more for a build "
+    "whose sort needs it when the server is on this machine].",
+)
 @server_options
 def finalize_command(
     dsn: str | None,
     schema_name: str,
     constraint_jobs: int,
-    maintenance_work_mem: str,
+    maintenance_work_mem: str | None,
     data_dir: str,
     pg_bin: str | None,
 ) -> None:
     """Build constraints, indexes and statistics once every shard has loaded (runs once)."""
     target = _target(dsn, data_dir, pg_bin)
-    finalize(target, schema_name, jobs=constraint_jobs, maintenance_work_mem=maintenance_work_mem)
+    finalize(
+        target,
+        schema_name,
+        jobs=constraint_jobs,
+        maintenance_work_mem=maintenance_work_mem or "1GB",
+        size_sorts=maintenance_work_mem is None,
+    )
     click.echo(f"schema {schema_name}: complete")

@@ -90,6 +90,9 @@ def load(
     progress = progress or Progress()
     expected = estimate(rows)
     target = resolve_target(dsn, data_dir, pg_bin, disk_needed=int(expected.bytes))
+    # Given, it holds for every build; by default, a build whose sort needs more memory
+    # gets it when the server is on this machine (finalize's size_sorts).
+    size_sorts = maintenance_work_mem is None
     if maintenance_work_mem is None:
         maintenance_work_mem = (
             EMBEDDED_MAINTENANCE_WORK_MEM if target.embedded else OTHER_MAINTENANCE_WORK_MEM
@@ -179,6 +182,7 @@ def load(
                 schema_name,
                 jobs=constraint_jobs or min(max(workers, 2), 3),
                 maintenance_work_mem=maintenance_work_mem,
+                size_sorts=size_sorts,
                 progress=progress,
                 report=report,
                 dataset=dataset,

@@ -26,6 +26,7 @@ def finalize(
     *,
     jobs: int = 2,
     maintenance_work_mem: str | None = "1GB",
+    size_sorts: bool = True,
     progress: Progress | None = None,
     report: LoadReport | None = None,
     dataset: Dataset | None = None,
@@ -34,6 +35,10 @@ def finalize(
 
     ``dataset``: the model, for one pgbulk does not know by name (built in Python);
     by default the one the ledger records.
+
+    ``maintenance_work_mem`` is the sessions' setting. With ``size_sorts``, when the
+    server runs on this machine, an index build whose sort needs more gets it, within
+    half the memory available (:func:`pgbulk.constraints.local_memory_budget`).
 
     Safe to call from several processes: one builds while the others wait for it (a
     shard returns at once instead). A finalize that was stopped or killed is taken over
@@ -79,6 +84,7 @@ def finalize(
             # connections without parallel maintenance workers built everything in 79.5 s,
             # with them 86.8 s, and one connection with them 106.7 s.
             settings["max_parallel_maintenance_workers"] = "0"
+        budget = constraints.local_memory_budget(guard) if size_sorts else None
         received: list[int] = []
         cpu: dict[str, float] = {}  # per step, when the server is on this machine
         sample = Rows(dataset, record.scale, seed=record.seed)
@@ -93,7 +99,13 @@ def finalize(
                 started = time.perf_counter()
                 progress.phase("constraints")
                 timings = constraints.run_steps(
-                    dsn, schema_name, steps, jobs=jobs, settings=settings, cpu=cpu
+                    dsn,
+                    schema_name,
+                    steps,
+                    jobs=jobs,
+                    settings=settings,
+                    cpu=cpu,
+                    memory_budget=budget,
                 )
                 constraints_s = time.perf_counter() - started
                 progress.phase("analyze")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -41,3 +42,53 @@ def test_the_sessions_setting_comes_back_after_a_step_alone(db18_dsn: str) -> No
         after = conn.execute("SHOW max_parallel_maintenance_workers").fetchone()
     assert inside == ("3",)
     assert after == ("0",)
+
+
+MEMORY = "INSERT INTO memory VALUES ({}, current_setting('maintenance_work_mem'))"
+
+
+def _memory_step(name: str, sort_mib: int, table: str) -> Step:
+    statement = sql.SQL(MEMORY).format(sql.Literal(name))
+    return Step(name, (statement,), (table,), sort_bytes=sort_mib * 2**20)
+
+
+def test_a_build_whose_sort_needs_more_memory_gets_it_within_its_share(db18_dsn: str) -> None:
+    with psycopg.connect(db18_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE memory (step text, setting text)")
+    steps = [
+        _memory_step("small", 10, "a"),  # fits in the session's 64MB: left alone
+        _memory_step("wide", 300, "b"),  # needs more, and gets it
+        _memory_step("huge", 5000, "c"),  # needs more than a connection's share (1 GiB / 2)
+    ]
+    settings = {"maintenance_work_mem": "64MB", "max_parallel_maintenance_workers": "0"}
+    constraints.run_steps(db18_dsn, "public", steps, jobs=2, settings=settings, memory_budget=2**30)
+    constraints.run_steps(  # without a budget, every step has the session's setting
+        db18_dsn, "public", [_memory_step("fixed", 300, "d")], jobs=2, settings=settings
+    )
+    with psycopg.connect(db18_dsn) as conn:
+        seen = dict(conn.execute("SELECT step, setting FROM memory").fetchall())
+    assert seen == {"small": "64MB", "wide": "300MB", "huge": "512MB", "fixed": "64MB"}
+
+
+def test_the_sessions_memory_comes_back_after_a_step(db18_dsn: str) -> None:
+    with psycopg.connect(db18_dsn, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '64MB'")
+        session = constraints._maintenance_work_mem(conn)
+        with constraints._sort_memory(conn, 200 * 2**20, session):
+            inside = conn.execute("SHOW maintenance_work_mem").fetchone()
+        after = conn.execute("SHOW maintenance_work_mem").fetchone()
+    assert session == 64 * 2**20
+    assert inside == ("200MB",)
+    assert after == ("64MB",)
+
+
+def test_the_memory_budget_is_for_a_server_on_this_machine(db18_dsn: str) -> None:
+    with psycopg.connect(db18_dsn, autocommit=True) as conn:
+        budget = constraints.local_memory_budget(conn)
+        local = conn.info.host.startswith("/")
+    # The test server listens on a unix socket here: the budget is half the free memory.
+    # Through TCP (PGBULK_TEST_DSN to another machine) pgbulk cannot see that memory.
+    if local:
+        assert budget is not None and 0 < budget < psutil.virtual_memory().total / 2
+    else:
+        assert budget is None

@@ -115,6 +115,21 @@ def test_post_load_steps_wait_for_the_keys_they_need() -> None:
     assert steps["emails_email_key"].cost > steps["users_pkey"].cost
 
 
+def test_an_index_builds_sort_memory_follows_its_rows_and_key_width() -> None:
+    rows = expected_rows(contacts(), 10_000_000)
+    widths = {"emails": {"email": 53.0}}
+    steps = {s.name: s for s in ddl.post_load(contacts(), rows, widths)}
+    # Per row: a SortTuple (24 bytes) twice over (the array grows by doubling), and the
+    # index tuple: an 8-byte header and the key, 8-byte aligned.
+    assert steps["emails_user_id_idx"].sort_bytes == rows["emails"] * (48 + 24)
+    assert steps["emails_email_key"].sort_bytes == rows["emails"] * (48 + 64)
+    assert steps["users_pkey"].sort_bytes == rows["users"] * (48 + 24)
+    # A text key not measured counts 32 bytes; steps that sort nothing need nothing.
+    assert steps["phone_numbers_phone_number_key"].sort_bytes == rows["phone_numbers"] * (48 + 40)
+    assert steps["validate emails_user_id_fkey"].sort_bytes == 0
+    assert steps["emails_user_id_fkey"].sort_bytes == 0
+
+
 def test_units_cover_every_top_level_row_once() -> None:
     plan = Plan(shop.dataset(chunk_rows=500), 1_201)
     units = list(plan)
