@@ -40,6 +40,7 @@ SEED = 3
 SAME_ROWS = (
     "pgbulk-2",
     "pgbulk-1",
+    "pgbulk-2-1gb",
     "copy-file-1",
     "copy-file-2",
     "copy-freeze",
