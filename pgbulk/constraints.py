@@ -118,6 +118,8 @@ def run_steps(
     on_step: Callable[[str, float], None] | None = None,
     cpu: dict[str, float] | None = None,
     memory_budget: float | None = None,
+    connect_retries: int = 0,
+    on_retry: Callable[[str, float], None] | None = None,
 ) -> dict[str, float]:
     """Run the steps not yet done; return seconds per step run. Raises LoadFailed on the first error.
 
@@ -125,10 +127,11 @@ def run_steps(
     seconds each step's backend spent (its parallel workers, if any, not included).
     ``memory_budget``: bytes the connections' sorts may use together; a step whose sort
     needs more than the session's ``maintenance_work_mem`` gets up to ``memory_budget /
-    jobs`` (None: the session's setting for every step).
+    jobs`` (None: the session's setting for every step). ``connect_retries`` and
+    ``on_retry``: for a server just reached, which may be restarting (:func:`pgbulk.dsn.connect`).
     """
     steps = list(steps)
-    with connect(dsn, autocommit=True) as conn:
+    with connect(dsn, autocommit=True, retries=connect_retries, on_retry=on_retry) as conn:
         board = _Board(steps, existing(conn, schema))
         # A statement goes on after its client dies (SIGKILL): an index build for minutes,
         # or a lock wait that then runs the step. From PostgreSQL 14 the server can check
@@ -140,7 +143,13 @@ def run_steps(
 
     def work() -> None:
         try:
-            conn = connect(dsn, autocommit=True, application_name="pgbulk constraints")
+            conn = connect(
+                dsn,
+                autocommit=True,
+                application_name="pgbulk constraints",
+                retries=connect_retries,
+                on_retry=on_retry,
+            )
         except BaseException as e:
             with board.cond:
                 board.error = board.error or e

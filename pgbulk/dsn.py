@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -52,19 +53,57 @@ def redact(dsn: str) -> str:
     return make_conninfo(**params) if params else "<libpq environment>"  # type: ignore[arg-type]
 
 
+#: Connection retries of a load, and the first wait: 0.5, 1, 2, 4, 8, 8 s (about 23 s).
+RETRIES = 6
+BACKOFF_SECONDS = 0.5
+
+
+def backoff(attempt: int, backoff_seconds: float = BACKOFF_SECONDS) -> float:
+    """Seconds to wait before the ``attempt``-th retry (1-based): doubling, at most 8."""
+    return min(8.0, backoff_seconds * 2.0 ** (attempt - 1))
+
+
 def connect(
-    dsn: str, *, autocommit: bool = False, application_name: str = "pgbulk"
+    dsn: str,
+    *,
+    autocommit: bool = False,
+    application_name: str = "pgbulk",
+    retries: int = 0,
+    on_retry: Callable[[str, float], None] | None = None,
 ) -> psycopg.Connection:
-    """A connection, or ConnectionFailed naming the server (never the password) and the cause."""
-    try:
-        return psycopg.connect(
-            dsn, autocommit=autocommit, application_name=application_name, connect_timeout=10
-        )
-    except psycopg.OperationalError as e:
-        reason = " ".join(str(e).split())
-        raise ConnectionFailed(f"cannot connect to PostgreSQL ({redact(dsn)}): {reason}") from None
-    except psycopg.ProgrammingError as e:
-        raise PgbulkError(f"the DSN does not parse: {str(e).splitlines()[0]}") from None
+    """A connection, or ConnectionFailed naming the server (never the password) and the cause.
+
+    ``retries``: for a server this run has already reached, which may be restarting. A
+    failure no server answered (refused, closed, no socket), or answered that it is
+    starting up or shutting down, is tried again after :func:`backoff`, ``on_retry(reason,
+    delay)`` told first; a refusal for a reason (a password, a database that does not
+    exist) is not.
+    """
+    attempt = 0
+    while True:
+        try:
+            return psycopg.connect(
+                dsn, autocommit=autocommit, application_name=application_name, connect_timeout=10
+            )
+        except psycopg.OperationalError as e:
+            reason = " ".join(str(e).split())
+            attempt += 1
+            if attempt > retries or not _restarting(reason):
+                raise ConnectionFailed(
+                    f"cannot connect to PostgreSQL ({redact(dsn)}): {reason}"
+                ) from None
+            delay = backoff(attempt)
+            if on_retry is not None:
+                on_retry(reason, delay)
+            time.sleep(delay)
+        except psycopg.ProgrammingError as e:
+            raise PgbulkError(f"the DSN does not parse: {str(e).splitlines()[0]}") from None
+
+
+def _restarting(reason: str) -> bool:
+    """Whether a failed connection looks like a server going down or coming up. libpq
+    gives no SQLSTATE for a failed connection: a server's refusal is a FATAL message."""
+    return "FATAL" not in reason or "the database system is" in reason
 
 
 def worker_connection(
@@ -116,4 +155,4 @@ def after_connection_failure(
     reason = " ".join(str(error).split()) or type(error).__name__
     if attempt > max_retries or stopping:
         raise PgbulkError(f"{what}: the connection failed {attempt} times, last: {reason}")
-    return reason, min(8.0, backoff_seconds * 2 ** (attempt - 1))
+    return reason, backoff(attempt, backoff_seconds)

@@ -24,7 +24,7 @@ from pgbulk.datasets import choose
 from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.errors import ParameterError
 from pgbulk.estimate import estimate
-from pgbulk.load.finalize import finalize
+from pgbulk.load.finalize import finalize, reconnect
 from pgbulk.load.frozen import balanced, table_order
 from pgbulk.load.prepare import prepare
 from pgbulk.load.report import LoadReport
@@ -156,7 +156,7 @@ def load(
                 "(COPY FREEZE)"
             )
         run_workers(job, progress, report)
-        lost = _lost_chunks(target.dsn, schema_name, job.todo)
+        lost = _lost_chunks(target.dsn, schema_name, job.todo, report)
         if lost:
             # A server crash takes the last commits of synchronous_commit=off sessions with
             # it, their ledger rows included, after the workers reported those units
@@ -169,14 +169,14 @@ def load(
             report.chunks_loaded -= len(lost)
             report.notes.append(f"{len(lost)} chunks lost in a server crash were loaded again")
             first_pass = report.seconds["load"]
-            with dsns.connect(target.dsn, autocommit=True) as conn:
+            with reconnect(target.dsn, report) as conn:
                 whole = ledger.frozen_tables(conn, schema_name)
             again = dataclasses.replace(
                 job, todo=lost, write_tables=(), skip_tables=tuple(sorted(whole))
             )
             run_workers(again, progress, report)
             report.seconds["load"] += first_pass
-        if shard is None or _ledger_complete(target.dsn, schema_name):
+        if shard is None or _ledger_complete(target.dsn, schema_name, report):
             finalize(
                 target.dsn,
                 schema_name,
@@ -186,6 +186,7 @@ def load(
                 progress=progress,
                 report=report,
                 dataset=dataset,
+                reconnect=True,
             )
         else:
             report.state = "loaded"
@@ -193,7 +194,7 @@ def load(
                 "other shards are still loading: the shard that completes the ledger, "
                 "or `pgbulk finalize`, builds the constraints"
             )
-    with dsns.connect(target.dsn, autocommit=True) as conn:
+    with reconnect(target.dsn, report) as conn:
         _, totals = ledger.totals(conn, schema_name)
         report.rows = {t: totals.get(t, 0) for t in dataset.table_names}
         report.database_size_bytes = int(
@@ -224,15 +225,15 @@ def _may_truncate(conn: psycopg.Connection, schema_name: str, dataset: Dataset) 
     return bool(row and row[0])
 
 
-def _lost_chunks(dsn: str, schema_name: str, loaded: list[int]) -> list[int]:
+def _lost_chunks(dsn: str, schema_name: str, loaded: list[int], report: LoadReport) -> list[int]:
     """Units this run loaded that the ledger does not list (lost in a server crash)."""
     if not loaded:
         return []
-    with dsns.connect(dsn, autocommit=True) as conn:
+    with reconnect(dsn, report) as conn:
         return sorted(set(loaded) - ledger.loaded_chunks(conn, schema_name))
 
 
-def _ledger_complete(dsn: str, schema_name: str) -> bool:
-    with dsns.connect(dsn, autocommit=True) as conn:
+def _ledger_complete(dsn: str, schema_name: str, report: LoadReport) -> bool:
+    with reconnect(dsn, report) as conn:
         record = ledger.read(conn, schema_name)
         return record is not None and ledger.totals(conn, schema_name)[0] >= record.chunks

@@ -6,8 +6,12 @@ and run over several connections (:mod:`pgbulk.constraints`).
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
+from functools import partial
+
+import psycopg
 
 from pgbulk import constraints, ddl, ledger
 from pgbulk import dsn as dsns
@@ -18,6 +22,8 @@ from pgbulk.load.report import LoadReport
 from pgbulk.load.signals import interrupt_on_signals
 from pgbulk.model import Dataset
 from pgbulk.progress import Progress
+
+log = logging.getLogger("pgbulk")
 
 
 def finalize(
@@ -30,6 +36,7 @@ def finalize(
     progress: Progress | None = None,
     report: LoadReport | None = None,
     dataset: Dataset | None = None,
+    reconnect: bool = False,
 ) -> LoadReport | None:
     """Build the constraints, indexes and statistics once every unit is loaded.
 
@@ -40,12 +47,23 @@ def finalize(
     server runs on this machine, an index build whose sort needs more gets it, within
     half the memory available (:func:`pgbulk.constraints.local_memory_budget`).
 
+    ``reconnect``: the server was reached moments ago (by the load that calls this), so a
+    connection that fails as a restarting server's does is retried, as a worker's is.
+
     Safe to call from several processes: one builds while the others wait for it (a
     shard returns at once instead). A finalize that was stopped or killed is taken over
     by the next one, which skips the steps already built.
     """
     progress = progress or Progress()
-    with dsns.connect(dsn, autocommit=True, application_name="pgbulk finalize") as guard:
+    retries = dsns.RETRIES if reconnect else 0
+    on_retry = partial(_count_retry, report)
+    with dsns.connect(
+        dsn,
+        autocommit=True,
+        application_name="pgbulk finalize",
+        retries=retries,
+        on_retry=on_retry,
+    ) as guard:
         shard = report is not None and report.shard is not None
         if not ledger.lock_finalize(guard, schema_name, wait=not shard):
             assert report is not None
@@ -98,23 +116,19 @@ def finalize(
             with interrupt_on_signals(received):
                 started = time.perf_counter()
                 progress.phase("constraints")
-                timings = constraints.run_steps(
+                run = partial(
+                    constraints.run_steps,
                     dsn,
                     schema_name,
-                    steps,
-                    jobs=jobs,
                     settings=settings,
-                    cpu=cpu,
-                    memory_budget=budget,
+                    connect_retries=retries,
+                    on_retry=on_retry,
                 )
+                timings = run(steps, jobs=jobs, cpu=cpu, memory_budget=budget)
                 constraints_s = time.perf_counter() - started
                 progress.phase("analyze")
                 started = time.perf_counter()
-                timings.update(
-                    constraints.run_steps(
-                        dsn, schema_name, ddl.analyze(dataset), jobs=3, settings=settings
-                    )
-                )
+                timings.update(run(ddl.analyze(dataset), jobs=3))
                 analyze_s = time.perf_counter() - started
         except KeyboardInterrupt:
             name = signal.Signals(received[0] if received else signal.SIGINT).name
@@ -131,3 +145,17 @@ def finalize(
         report.step_seconds.update(timings)
         report.step_cpu_seconds.update(cpu)
     return report
+
+
+def _count_retry(report: LoadReport | None, reason: str, delay: float) -> None:
+    if report is not None:
+        report.retries += 1
+    log.warning("the connection failed (%s); trying again in %.1f s", reason, delay)
+
+
+def reconnect(dsn: str, report: LoadReport | None) -> psycopg.Connection:
+    """A connection to a server a load has reached: a failure as a restarting server's is
+    retried with the workers' backoff (about 23 s in all) and counted in the report."""
+    return dsns.connect(
+        dsn, autocommit=True, retries=dsns.RETRIES, on_retry=partial(_count_retry, report)
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +20,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pgbulk import fingerprint
+from pgbulk import dsn, fingerprint
 from pgbulk.chunks import Rows
 from pgbulk.datasets.contacts import ContactsSpec
 from pgbulk.datasets.contacts import dataset as contacts_dataset
 from pgbulk.dsn import with_dbname
+from pgbulk.errors import ConnectionFailed
 from pgbulk.estimate import estimate
 from pgbulk.load import load
+from pgbulk.load.finalize import reconnect
+from pgbulk.load.report import LoadReport
 from pgbulk.server import EmbeddedServer
 from tests.integration import loaders
 from tests.integration.loaders import CHUNKS, SPEC, assert_complete, connect, load_args
@@ -221,6 +225,37 @@ def test_a_server_restart_mid_load_is_survived(
     assert report["retries"] >= 1
     assert report["chunks_loaded"] + report["chunks_already_loaded"] == CHUNKS
     assert_complete(own_dsn, seed=14)
+
+
+def test_after_the_load_a_connection_waits_for_a_restarting_server(
+    own_server: EmbeddedServer, own_dsn: str
+) -> None:
+    # A restart that lands after the workers' last unit meets the loader's own
+    # connections (the ledger check, the constraints): they retry as the workers do.
+    report = LoadReport(
+        target="", schema="public", server_version="", dataset={}, seed=0, scale=1,
+        workers=2, shard=None, state="loading",
+    )  # fmt: skip
+    own_server.stop()
+    starter = threading.Timer(1.0, own_server.start)
+    starter.start()
+    try:
+        with reconnect(own_dsn, report) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        starter.join()
+    assert report.retries >= 1
+
+
+def test_a_connection_refused_with_a_reason_is_not_retried(own_dsn: str) -> None:
+    waits: list[float] = []
+    with pytest.raises(ConnectionFailed, match="does not exist"):
+        dsn.connect(
+            with_dbname(own_dsn, "no_such_database"),
+            retries=3,
+            on_retry=lambda reason, delay: waits.append(delay),
+        )
+    assert waits == []  # a user's mistake fails at once, not after 23 s of retries
 
 
 def test_a_server_crash_mid_load_is_survived(
