@@ -11,8 +11,8 @@ skipped, so finalizing twice is harmless.
 An index build whose sort does not fit in the session's ``maintenance_work_mem`` writes
 its runs to temporary files and merges them back. Given a memory budget (the server is on
 this machine, so its free memory is known), a build gets what its sort needs, up to its
-connection's share: at 10M contacts, UNIQUE(email) no longer spills 1.3 GB and takes 15%
-less time, UNIQUE(phone_number) 20% less.
+connection's share: at 10M contacts, built alone, UNIQUE(email) no longer spills 1.3 GB
+and takes 15% less time, UNIQUE(phone_number) 20% less.
 """
 
 from __future__ import annotations
