@@ -255,26 +255,6 @@ def _maintenance_work_mem(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-@contextlib.contextmanager
-def _sort_memory(conn: psycopg.Connection, wanted: float, session: int) -> Iterator[None]:
-    """Raise maintenance_work_mem to ``wanted`` bytes for one step, then restore it."""
-    if wanted <= session:
-        yield
-        return
-    conn.execute(
-        "SELECT set_config('maintenance_work_mem', %s, false)", (f"{math.ceil(wanted / 1024)}kB",)
-    )
-    try:
-        yield
-    finally:
-        if not conn.closed:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute(
-                    "SELECT set_config('maintenance_work_mem', %s, false)",
-                    (f"{session // 1024}kB",),
-                )
-
-
 def _cpu_seconds(process: psutil.Process | None) -> float:
     if process is None:
         return 0.0
@@ -285,25 +265,37 @@ def _cpu_seconds(process: psutil.Process | None) -> float:
     return float(t.user + t.system)
 
 
+_OneStep = contextlib.AbstractContextManager[None]
+
+
 @contextlib.contextmanager
-def _parallel_maintenance(conn: psycopg.Connection, workers: int) -> Iterator[None]:
-    """Let the server build an index with ``workers`` parallel workers, then restore."""
-    if workers <= 0:
+def _for_one_step(conn: psycopg.Connection, name: str, value: str | None) -> Iterator[None]:
+    """Set ``name`` to ``value`` for one step, then restore the session's (None: leave it)."""
+    if value is None:
         yield
         return
-    before = conn.execute("SHOW max_parallel_maintenance_workers").fetchone()
-    conn.execute(
-        "SELECT set_config('max_parallel_maintenance_workers', %s, false)", (str(workers),)
-    )
+    before = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+    conn.execute("SELECT set_config(%s, %s, false)", (name, value))
     try:
         yield
     finally:
         if before is not None and not conn.closed:
             with contextlib.suppress(psycopg.Error):
-                conn.execute(
-                    "SELECT set_config('max_parallel_maintenance_workers', %s, false)",
-                    (str(before[0]),),
-                )
+                conn.execute("SELECT set_config(%s, %s, false)", (name, before[0]))
+
+
+def _parallel_maintenance(conn: psycopg.Connection, workers: int) -> _OneStep:
+    """Let the server build an index with ``workers`` parallel workers, then restore."""
+    return _for_one_step(
+        conn, "max_parallel_maintenance_workers", str(workers) if workers > 0 else None
+    )
+
+
+def _sort_memory(conn: psycopg.Connection, wanted: float, session: int) -> _OneStep:
+    """maintenance_work_mem at ``wanted`` bytes for one step, when the session has less."""
+    return _for_one_step(
+        conn, "maintenance_work_mem", f"{math.ceil(wanted / 1024)}kB" if wanted > session else None
+    )
 
 
 def _built_meanwhile(

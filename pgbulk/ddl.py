@@ -273,9 +273,9 @@ def _build_cost(table: Table, columns: tuple[str, ...], rows: float, widths: Wid
 
 
 #: Per row of an index build's sort: its SortTuple (24 bytes), twice over because the
-#: array of them grows by doubling, and the index tuple (8-byte header, then the key).
+#: array of them grows by doubling, and the index tuple (its header, then the key).
 _SORT_ROW = 2 * 24
-_INDEX_TUPLE_HEADER = 8
+_INDEX_TUPLE_HEADER = 8  # as pgbulk.estimate lays index tuples out
 
 
 def _sort_bytes(table: Table, columns: tuple[str, ...], rows: float, widths: Widths) -> float:
@@ -283,19 +283,24 @@ def _sort_bytes(table: Table, columns: tuple[str, ...], rows: float, widths: Wid
     emails(user_id), 20M uuids, used 979 MB in memory; UNIQUE(email) (20M texts of 53
     bytes) spilled 1,325 MB to disk at 1 GB and ran 15% faster in memory."""
     known = widths.get(table.name, {})
-    key = 0.0
-    for name in columns:
-        kind = table.column(name).type
-        fixed = kind.width is not None and not kind.array
-        key += kind.width if fixed and kind.width is not None else known.get(name, 32.0)
+    key = sum(_key_width(table, c, known)[0] for c in columns)
     return rows * (_SORT_ROW + math.ceil((_INDEX_TUPLE_HEADER + key) / 8) * 8)
 
 
-def _key_factor(table: Table, column: str, widths: Mapping[str, float]) -> float:
+def _key_width(table: Table, column: str, widths: Mapping[str, float]) -> tuple[float, bool]:
+    """Bytes of a key column's value (measured, or 32 for a text not measured), and
+    whether the type's width is fixed."""
     kind = table.column(column).type
     if kind.width is not None and not kind.array:
-        return (8 + kind.width) / 24  # a uuid: 1
-    return 1 + widths.get(column, 32.0) / 57  # text compares byte by byte, with a header
+        return float(kind.width), True
+    return widths.get(column, 32.0), False
+
+
+def _key_factor(table: Table, column: str, widths: Mapping[str, float]) -> float:
+    width, fixed = _key_width(table, column, widths)
+    if fixed:
+        return (8 + width) / 24  # a uuid: 1
+    return 1 + width / 57  # text compares byte by byte, with a header
 
 
 def analyze(dataset: Dataset) -> tuple[Step, ...]:

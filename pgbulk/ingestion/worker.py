@@ -26,7 +26,7 @@ import psycopg
 import pyarrow as pa
 
 from pgbulk import copy_format, ddl, types
-from pgbulk.dsn import after_connection_failure, worker_connection
+from pgbulk.dsn import BACKOFF_SECONDS, RETRIES, after_connection_failure, worker_connection
 from pgbulk.errors import LoadFailed, PgbulkError, ValueRejected
 from pgbulk.ingestion import ledger
 from pgbulk.ingestion.source import BATCH_ROWS, Unit, read_unit
@@ -51,8 +51,8 @@ class WorkerConfig:
     pg_types: tuple[str, ...]  # PgType.sql of each column (pickles small)
     batch_rows: int = BATCH_ROWS
     csv_schema: pa.Schema | None = None
-    max_retries: int = 6
-    backoff_seconds: float = 0.5
+    max_retries: int = RETRIES
+    backoff_seconds: float = BACKOFF_SECONDS
     settings: dict[str, str] = field(default_factory=lambda: dict(LOAD_SETTINGS))
 
 

@@ -38,7 +38,7 @@ import psycopg
 from pgbulk import ddl, ledger
 from pgbulk.allocator import keep_freed_memory
 from pgbulk.chunks import Rows
-from pgbulk.dsn import after_connection_failure, worker_connection
+from pgbulk.dsn import BACKOFF_SECONDS, RETRIES, after_connection_failure, worker_connection
 from pgbulk.errors import PgbulkError
 from pgbulk.load.messages import Done, Failed, Loaded, Message, Retry, Skipped
 from pgbulk.model import Dataset
@@ -56,8 +56,8 @@ class WorkerConfig:
     dataset: Dataset  # plain frozen data: pickled to the worker process
     seed: int
     scale: int
-    max_retries: int = 6
-    backoff_seconds: float = 0.5
+    max_retries: int = RETRIES
+    backoff_seconds: float = BACKOFF_SECONDS
     settings: dict[str, str] = field(default_factory=lambda: dict(LOAD_SETTINGS))
     #: tasks are tables, each written whole and frozen (a fresh load: pgbulk.load.frozen)
     freeze: bool = False
