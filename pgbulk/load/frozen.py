@@ -44,15 +44,6 @@ if TYPE_CHECKING:
     from pgbulk.load.worker import WorkerConfig
 
 
-#: The writer's own session settings. A table written in its creating transaction on
-#: ``wal_level = minimal`` is fsynced whole at commit: the last writer's commit then waits
-#: for gigabytes the kernel has held back, while nothing else runs. Asking the kernel to
-#: write the evicted pages back as they go (every 2 MB, the most the server allows) leaves
-#: that fsync little to do. At 10M contacts, alternating with and without: load phase
-#: 8.3 / 8.6 / 9.4 / 9.0 s against 9.9 / 9.7 / 10.8 / 9.5 s.
-WRITER_SETTINGS = {"backend_flush_after": "2MB"}
-
-
 @dataclass(frozen=True)
 class _Piece:
     chunk: int
@@ -87,9 +78,7 @@ class TableWriter:
 
     def _connect(self) -> psycopg.Connection:
         return worker_connection(
-            self.config.dsn,
-            f"pgbulk writer {self.worker_id}",
-            {**self.config.settings, **WRITER_SETTINGS},
+            self.config.dsn, f"pgbulk writer {self.worker_id}", self.config.settings
         )
 
     def _write_with_retries(self, table: str) -> None:

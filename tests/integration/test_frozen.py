@@ -173,24 +173,3 @@ def _wait_for_writer(loader: loaders.Loader, dsn: str, where: str, timeout: floa
         assert loader.running, f"the loader exited ({loader.proc.returncode}): {loader.stderr}"
         time.sleep(0.01)
     raise AssertionError(f"no writer with {where} after {timeout} s")
-
-
-def test_a_writers_session_has_the_kernel_write_its_pages_back_as_it_goes(db18_dsn: str) -> None:
-    import multiprocessing
-
-    from pgbulk.datasets.contacts import dataset
-    from pgbulk.load.frozen import TableWriter
-    from pgbulk.load.worker import WorkerConfig
-
-    context = multiprocessing.get_context("spawn")
-    config = WorkerConfig(db18_dsn, "public", dataset(), seed=0, scale=10, freeze=True)
-    writer = TableWriter(0, config, context.Queue(), context.Event())
-    with writer._connect() as conn:
-        settings = dict(
-            conn.execute(
-                "SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name",
-                (["backend_flush_after", "synchronous_commit"],),
-            ).fetchall()
-        )
-    # Its own setting, on top of every loading connection's.
-    assert settings == {"backend_flush_after": "2MB", "synchronous_commit": "off"}
