@@ -40,23 +40,22 @@ SELECT coalesce(nullif(application_name, ''), backend_type),
 """
 
 
+def _samples_with(samples: Sequence[Sample]) -> Counter[str]:
+    """Per ``who``, the number of samples in which it had a backend active."""
+    return Counter(who for sample in samples for who in {who for who, _ in sample})
+
+
 def mean_backends(samples: Sequence[Sample]) -> dict[tuple[str, str], float]:
     """Per (who, state), the mean number of backends in it over the samples in which
     ``who`` had any backend active: a phase's own picture, not diluted by the others."""
-    counts: Counter[tuple[str, str]] = Counter()
-    present: Counter[str] = Counter()
-    for sample in samples:
-        counts.update(sample)
-        present.update({who for who, _ in sample})
+    present = _samples_with(samples)
+    counts = Counter(pair for sample in samples for pair in sample)
     return {key: n / present[key[0]] for key, n in counts.most_common()}
 
 
 def active_share(samples: Sequence[Sample]) -> dict[str, float]:
     """Per ``who``, the share of all the samples in which it had a backend active."""
-    present: Counter[str] = Counter()
-    for sample in samples:
-        present.update({who for who, _ in sample})
-    return {who: n / len(samples) for who, n in present.most_common()}
+    return {who: n / len(samples) for who, n in _samples_with(samples).most_common()}
 
 
 def table(samples: Sequence[Sample], seconds: float) -> Iterable[str]:
